@@ -1,0 +1,142 @@
+"""Conversion and validation of user input for the public API.
+
+Public functions accept torch tensors or numpy arrays. They are turned into
+tensors here (without a copy when possible) and checked, so that bad input
+fails early with a ValueError/TypeError that names the argument.
+"""
+
+from __future__ import annotations
+
+import numbers
+from typing import Optional
+
+import numpy as np
+import torch
+
+_FLOATING = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
+
+
+def as_tensor(value, name: str, *, device: Optional[torch.device] = None) -> torch.Tensor:
+    """A tensor view of `value` (torch tensor or numpy array), numeric only."""
+    if isinstance(value, torch.Tensor):
+        tensor = value
+    elif isinstance(value, np.ndarray):
+        if value.dtype.kind not in "fiu":
+            raise TypeError(f"{name} must hold real numbers, got a numpy array of dtype {value.dtype}")
+        tensor = torch.from_numpy(np.ascontiguousarray(value))
+    else:
+        raise TypeError(f"{name} must be a torch.Tensor or numpy.ndarray, got {type(value).__name__}")
+    if tensor.dtype == torch.bool or tensor.is_complex():
+        raise TypeError(f"{name} must hold real numbers, got dtype {tensor.dtype}")
+    if device is not None:
+        tensor = tensor.to(device)
+    return tensor
+
+
+def compute_dtype(tensor: torch.Tensor) -> torch.dtype:
+    """float64 stays float64; every other numeric dtype is computed in float32."""
+    return torch.float64 if tensor.dtype == torch.float64 else torch.float32
+
+
+def as_matrix(value, name: str, *, device: Optional[torch.device] = None) -> torch.Tensor:
+    """A finite (N, D) floating tensor, N >= 1 and D >= 1."""
+    tensor = as_tensor(value, name, device=device)
+    if tensor.dim() != 2:
+        raise ValueError(f"{name} must be 2-D (N, D), got shape {tuple(tensor.shape)}")
+    if tensor.shape[0] == 0:
+        raise ValueError(f"{name} is empty: the pool must hold at least one row, got shape {tuple(tensor.shape)}")
+    if tensor.shape[1] == 0:
+        raise ValueError(f"{name} must have at least one column, got shape {tuple(tensor.shape)}")
+    tensor = tensor.to(compute_dtype(tensor))
+    check_finite(tensor, name)
+    return tensor
+
+
+def as_vector(value, name: str, n: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """A finite (n,) tensor of `dtype`."""
+    tensor = as_tensor(value, name, device=device)
+    if tensor.dim() != 1:
+        raise ValueError(f"{name} must be 1-D, got shape {tuple(tensor.shape)}")
+    if tensor.shape[0] != n:
+        raise ValueError(f"{name} must have {n} entries (one per row of the features), got {tensor.shape[0]}")
+    tensor = tensor.to(dtype)
+    check_finite(tensor, name)
+    return tensor
+
+
+def check_finite(tensor: torch.Tensor, name: str) -> None:
+    bad = ~torch.isfinite(tensor)
+    if bool(bad.any()):
+        where = tuple(int(i) for i in bad.nonzero()[0].tolist())
+        raise ValueError(
+            f"{name} must be finite, got {int(bad.sum())} NaN/Inf value(s), the first at index {where}"
+        )
+
+
+def as_count(value, name: str, *, low: int, high: int, high_reason: str) -> int:
+    """An integer in [low, high]; bools and floats are refused."""
+    if isinstance(value, torch.Tensor) and value.dim() == 0 and not value.dtype.is_floating_point:
+        value = value.item()
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an integer, got {type(value).__name__} {value!r}")
+    value = int(value)
+    if value < low:
+        raise ValueError(f"{name} must be >= {low}, got {value}")
+    if value > high:
+        raise ValueError(f"{name} must be <= {high} ({high_reason}), got {value}")
+    return value
+
+
+def as_positive_float(value, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {type(value).__name__} {value!r}")
+    value = float(value)
+    if not np.isfinite(value) or value <= 0:
+        raise ValueError(f"{name} must be a finite number > 0, got {value}")
+    return value
+
+
+def as_non_negative_float(value, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {type(value).__name__} {value!r}")
+    value = float(value)
+    if not np.isfinite(value) or value < 0:
+        raise ValueError(f"{name} must be a finite number >= 0, got {value}")
+    return value
+
+
+def as_seed(value) -> Optional[int]:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"seed must be an integer or None, got {type(value).__name__} {value!r}")
+    return int(value)
+
+
+def as_exclude_mask(value, n: int, device: torch.device) -> Optional[torch.Tensor]:
+    """A bool (n,) mask from a bool mask or a collection of row indices."""
+    if value is None:
+        return None
+    if isinstance(value, (list, tuple, set, range)):
+        value = np.asarray(sorted(value) if isinstance(value, set) else value, dtype=np.int64).reshape(-1)
+    if isinstance(value, np.ndarray) and value.dtype == np.bool_:
+        tensor = torch.from_numpy(value)
+    elif isinstance(value, (torch.Tensor, np.ndarray)):
+        tensor = value if isinstance(value, torch.Tensor) else torch.from_numpy(np.ascontiguousarray(value))
+    else:
+        raise TypeError(f"exclude must be a bool mask or a collection of row indices, got {type(value).__name__}")
+    tensor = tensor.to(device)
+    if tensor.dtype == torch.bool:
+        if tensor.shape != (n,):
+            raise ValueError(f"exclude as a bool mask must have shape ({n},), got {tuple(tensor.shape)}")
+        return tensor
+    if tensor.is_floating_point() or tensor.is_complex():
+        raise TypeError(f"exclude must hold integer row indices or bools, got dtype {tensor.dtype}")
+    indices = tensor.reshape(-1).long()
+    if indices.numel() and (int(indices.min()) < 0 or int(indices.max()) >= n):
+        raise ValueError(
+            f"exclude holds row indices outside [0, {n}): min {int(indices.min())}, max {int(indices.max())}"
+        )
+    mask = torch.zeros(n, dtype=torch.bool, device=device)
+    mask[indices] = True
+    return mask

@@ -1,0 +1,190 @@
+"""Weighted K-Means: greedy K-Means++ seeding, then Lloyd iterations.
+
+The loop follows scikit-learn's `KMeans(k, n_init=1).fit(x, sample_weight=w)`:
+it stops when the labels no longer change, or when the total squared centre
+shift falls below `tol` times the mean per-feature variance of x.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from types import ModuleType
+from typing import NamedTuple, Optional
+
+import torch
+
+from . import _inputs
+
+
+class KMeansResult(NamedTuple):
+    """Result of :func:`weighted_kmeans`.
+
+    centroids: (k, D) cluster centres.
+    labels: (N,) int64 cluster of each point.
+    inertia: sum of w * squared distance of each point to its centre (float).
+    n_iter: Lloyd iterations run.
+    """
+
+    centroids: torch.Tensor
+    labels: torch.Tensor
+    inertia: float
+    n_iter: int
+
+
+def default_local_trials(k: int) -> int:
+    """scikit-learn's number of greedy K-Means++ candidates per centre."""
+    return 2 + int(math.log(k))
+
+
+def draw_uniforms(count: int, seed: Optional[int]) -> torch.Tensor:
+    """`count` float64 uniforms in [0, 1) from `seed` (or from torch's global RNG when None).
+
+    Drawn on the CPU so a seed gives the same picks on every device.
+    """
+    if seed is None:
+        seed = int(torch.randint(0, 2**62, (1,)).item())
+    generator = torch.Generator().manual_seed(seed)
+    return torch.rand(count, dtype=torch.float64, generator=generator)
+
+
+def weighted_kmeans(
+    x,
+    weights,
+    k: int,
+    *,
+    seed: Optional[int] = None,
+    max_iter: int = 300,
+    tol: float = 1e-4,
+    n_local_trials: Optional[int] = None,
+) -> KMeansResult:
+    """Weighted K-Means of the rows of `x` with sample weights `weights`.
+
+    Args:
+        x: (N, D) features, torch tensor or numpy array, any real dtype
+            (float64 is kept, everything else is computed in float32).
+        weights: (N,) non-negative sample weights. If all are zero, uniform
+            weights are used (with a warning).
+        k: number of clusters, 1 <= k <= N.
+        seed: seed of the K-Means++ draws; None draws one from torch's global
+            RNG (so `torch.manual_seed` makes runs repeatable).
+        max_iter: maximum number of Lloyd iterations (0 returns the seeds).
+        tol: relative tolerance on the squared centre shift (scikit-learn's).
+        n_local_trials: candidates per centre in greedy K-Means++; default
+            2 + floor(ln k), as scikit-learn.
+
+    Returns:
+        KMeansResult(centroids, labels, inertia, n_iter), on x's device.
+    """
+    from . import ops
+
+    x, w = _check_kmeans_input(x, weights)
+    k = _inputs.as_count(k, "k", low=1, high=x.shape[0], high_reason="the number of rows of x")
+    return run_kmeans(ops, x, w, k, seed=_inputs.as_seed(seed), max_iter=max_iter, tol=tol,
+                      n_local_trials=n_local_trials)
+
+
+def _check_kmeans_input(x, weights):
+    x = _inputs.as_matrix(x, "x")
+    w = _inputs.as_vector(weights, "weights", x.shape[0], x.dtype, x.device)
+    if bool((w < 0).any()):
+        raise ValueError(f"weights must be >= 0, got {int((w < 0).sum())} negative value(s)")
+    return x, w
+
+
+def uniform_if_all_zero(w: torch.Tensor, where: Optional[torch.Tensor] = None) -> torch.Tensor:
+    """Uniform weights (over `where`, or everywhere) when every weight is zero."""
+    if bool((w > 0).any()):
+        return w
+    warnings.warn(
+        "every sample weight is zero (a fully confident model?): falling back to uniform weights",
+        RuntimeWarning,
+        stacklevel=3,
+    )
+    ones = torch.ones_like(w)
+    return ones if where is None else ones * where.to(w.dtype)
+
+
+def run_kmeans(
+    backend: ModuleType,
+    x: torch.Tensor,
+    w: torch.Tensor,
+    k: int,
+    *,
+    seed: Optional[int],
+    max_iter: int,
+    tol: float,
+    n_local_trials: Optional[int] = None,
+) -> KMeansResult:
+    """Weighted K-Means on validated input, with the ops of `backend`.
+
+    `backend` is :mod:`clue_ext.ops` (the extension) or
+    :mod:`clue_ext.reference` (plain PyTorch); both expose the same four ops.
+    """
+    max_iter = _inputs.as_count(max_iter, "max_iter", low=0, high=2**31, high_reason="a sane limit")
+    tol = _inputs.as_non_negative_float(tol, "tol")
+    trials = default_local_trials(k) if n_local_trials is None else _inputs.as_count(
+        n_local_trials, "n_local_trials", low=1, high=2**20, high_reason="a sane limit")
+    w = uniform_if_all_zero(w)
+
+    uniforms = draw_uniforms(1 + (k - 1) * trials, seed).to(x.device)
+    seeds = backend.kmeanspp_seed(x, w, k, uniforms, trials)
+    centroids = x.index_select(0, seeds)
+    tol_abs = float(x.var(dim=0, unbiased=False).mean()) * tol if tol > 0 else 0.0
+
+    labels_old = None
+    labels = None
+    n_iter = 0
+    converged_on_labels = False
+    no = torch.zeros((), dtype=torch.bool, device=x.device)
+    for n_iter in range(1, max_iter + 1):
+        labels, sq_dists = backend.assign(x, centroids)
+        new_centroids, cluster_weights = backend.centroid_update(x, w, labels, centroids)
+        shift = (new_centroids - centroids).double().pow(2).sum()
+        unchanged = (labels == labels_old).all() if labels_old is not None else no
+        # One host synchronisation per iteration reads every stopping flag.
+        unchanged, small_shift, any_empty = torch.stack(
+            [unchanged, shift <= tol_abs, (cluster_weights <= 0).any()]).tolist()
+        if any_empty:
+            new_centroids = relocate_empty_clusters(x, w, sq_dists, new_centroids, cluster_weights)
+            unchanged = small_shift = False
+        centroids = new_centroids
+        if unchanged:
+            converged_on_labels = True
+            break
+        if small_shift:
+            break
+        labels_old = labels
+
+    if labels is None or not converged_on_labels:
+        # The labels must describe the final centroids.
+        labels, sq_dists = backend.assign(x, centroids)
+    inertia = float((w.double() * sq_dists.double()).sum())
+    return KMeansResult(centroids, labels, inertia, n_iter)
+
+
+def relocate_empty_clusters(
+    x: torch.Tensor,
+    w: torch.Tensor,
+    sq_dists: torch.Tensor,
+    centroids: torch.Tensor,
+    cluster_weights: torch.Tensor,
+) -> torch.Tensor:
+    """Moves each cluster of zero total weight onto a point that costs the most.
+
+    The points with the largest w * d^2 (positive weight only) become the new
+    centres, one per empty cluster, in cluster order. If fewer such points
+    exist, the remaining empty clusters keep their centre.
+    """
+    empty = (cluster_weights <= 0).nonzero().flatten()
+    if empty.numel() == 0:
+        return centroids
+    cost = w.double() * sq_dists.double()
+    cost = torch.where(w > 0, cost, torch.full_like(cost, -1.0))
+    n_take = min(int(empty.numel()), int((cost > 0).sum()))
+    if n_take == 0:
+        return centroids
+    far = torch.topk(cost, n_take).indices
+    centroids = centroids.clone()
+    centroids[empty[:n_take]] = x.index_select(0, far)
+    return centroids

@@ -1,0 +1,73 @@
+"""Thin typed wrappers over torch.ops.clue_ext.*, with their fake kernels.
+
+The contract of each op (shapes, dtypes, ties, zero weights, empty clusters)
+is documented in csrc/ops.h. These wrappers do no validation beyond what the
+ops do themselves: the public API in kmeans.py and select.py does that.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Optional, Tuple
+
+import torch
+
+from . import _C  # noqa: F401  (loads the library, which registers the ops)
+
+_ops = torch.ops.clue_ext
+
+
+def kmeanspp_seed(
+    x: torch.Tensor,
+    weights: torch.Tensor,
+    k: int,
+    uniforms: torch.Tensor,
+    n_local_trials: int,
+    x_factor: Optional[torch.Tensor] = None,
+) -> torch.Tensor:
+    """Indices (k,) of weighted greedy K-Means++ centres, drawn by `uniforms`."""
+    return _ops.kmeanspp_seed(x, weights, k, uniforms, n_local_trials, x_factor)
+
+
+def assign(x: torch.Tensor, centroids: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+    """(labels, squared distances) of each point's nearest centroid."""
+    return _ops.assign(x, centroids)
+
+
+def centroid_update(
+    x: torch.Tensor, weights: torch.Tensor, labels: torch.Tensor, centroids: torch.Tensor
+) -> Tuple[torch.Tensor, torch.Tensor]:
+    """(weighted cluster means, cluster weights); empty clusters keep `centroids`' row."""
+    return _ops.centroid_update(x, weights, labels, centroids)
+
+
+def nearest_points(
+    x: torch.Tensor, centroids: torch.Tensor, exclude: Optional[torch.Tensor] = None
+) -> torch.Tensor:
+    """Distinct nearest point of each centroid, centroids served in order."""
+    return _ops.nearest_points(x, centroids, exclude)
+
+
+def build_info() -> dict:
+    """How the extension was built: CUDA or not, architectures, torch version."""
+    return json.loads(_ops.build_info())
+
+
+@torch.library.register_fake("clue_ext::kmeanspp_seed")
+def _kmeanspp_seed_fake(x, weights, k, uniforms, n_local_trials, x_factor=None):
+    return x.new_empty((k,), dtype=torch.long)
+
+
+@torch.library.register_fake("clue_ext::assign")
+def _assign_fake(x, centroids):
+    return x.new_empty((x.shape[0],), dtype=torch.long), x.new_empty((x.shape[0],))
+
+
+@torch.library.register_fake("clue_ext::centroid_update")
+def _centroid_update_fake(x, weights, labels, centroids):
+    return centroids.new_empty(centroids.shape), centroids.new_empty((centroids.shape[0],), dtype=torch.float64)
+
+
+@torch.library.register_fake("clue_ext::nearest_points")
+def _nearest_points_fake(x, centroids, exclude=None):
+    return x.new_empty((centroids.shape[0],), dtype=torch.long)

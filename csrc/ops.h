@@ -1,0 +1,108 @@
+#pragma once
+
+// The contract of every clue_ext op. Each function below calls through the
+// torch dispatcher, so it runs the CPU or the CUDA kernel depending on where
+// its tensors live. The same schemas are what Python sees as
+// torch.ops.clue_ext.<name>.
+//
+// Shared conventions
+// - `x` is an (N, D) floating tensor (float32 or float64), N >= 1, D >= 1.
+//   Every other floating argument must have the same dtype and device as `x`.
+// - Squared Euclidean distances are used throughout. Where an op ranks
+//   distances it computes them as ||x||^2 - 2 x.c + ||c||^2 from a GEMM tile,
+//   clamped at 0; ties are broken by (distance, index): the lowest index wins.
+// - Sums of weights and costs are accumulated in double.
+// - Randomness enters as pre-drawn uniforms, so CPU and CUDA pick the same
+//   indices for the same draws.
+
+#include <ATen/Tensor.h>
+
+#include <optional>
+#include <string>
+#include <tuple>
+
+namespace clue_ext {
+
+// Weighted greedy K-Means++ seeding.
+//
+//   x            (N, D) points. If `x_factor` (N, E) is given, the points are
+//                the rows of the outer products x[i] (x) x_factor[i] (N, D*E),
+//                which are never materialised: their inner products factorise
+//                as <x_i, x_j> * <f_i, f_j> (BADGE's gradient embeddings).
+//   weights      (N,) non-negative sample weights.
+//   k            number of centres, 1 <= k <= N.
+//   uniforms     (1 + (k-1) * n_local_trials,) float64 draws in [0, 1).
+//                uniforms[0] picks the first centre; uniforms[1 + (j-1)*T + t]
+//                picks candidate t of centre j.
+//   n_local_trials  T >= 1 candidates per centre (scikit-learn uses
+//                2 + floor(ln k)); T = 1 is plain K-Means++.
+//
+// The first centre is the first index i with cumsum(w)[i] > u * sum(w). Each
+// next centre draws T candidates the same way from cumsum(w * D^2), where D^2
+// is a point's squared distance to its nearest centre so far, and keeps the
+// candidate whose weighted potential sum(w * min(D^2, d^2(x, cand))) is lowest
+// (ties: the earlier candidate).
+// Never returns an index twice: a chosen point has D^2 = 0 exactly, so it
+// carries no mass. When no mass is left (duplicates, zero weights, k larger
+// than the number of distinct points), the candidates are drawn uniformly
+// from the points not yet chosen, preferring points of positive weight.
+// If every weight is zero the first centre is drawn uniformly.
+// Returns int64 (k,) indices into x, in the order they were chosen.
+at::Tensor kmeanspp_seed(
+    const at::Tensor& x,
+    const at::Tensor& weights,
+    int64_t k,
+    const at::Tensor& uniforms,
+    int64_t n_local_trials,
+    const std::optional<at::Tensor>& x_factor);
+
+// Nearest centroid of every point.
+//
+//   x           (N, D) points.
+//   centroids   (K, D), K >= 1.
+// Returns (labels int64 (N,), sq_dists (N,) of x's dtype). The argmin runs
+// on GEMM-expanded distances, chunk by chunk, so memory is O(chunk * K) and
+// not O(N * K); ties go to the lowest centroid index. sq_dists[i] is then
+// recomputed exactly as sum_d (x[i,d] - c[label,d])^2, so inertia built from
+// it has no cancellation error.
+std::tuple<at::Tensor, at::Tensor> assign(
+    const at::Tensor& x,
+    const at::Tensor& centroids);
+
+// Weighted centroid update (the M-step of weighted K-Means).
+//
+//   x           (N, D) points.
+//   weights     (N,) non-negative sample weights.
+//   labels      int64 (N,) cluster of each point, each in [0, K).
+//   centroids   (K, D) current centroids; defines K.
+// Returns (new_centroids (K, D), cluster_weights float64 (K,)) where
+// new_centroids[k] = sum_{labels==k} w x / sum_{labels==k} w, accumulated in
+// double. A cluster whose total weight is 0 (no points, or only zero-weight
+// points) keeps its row of `centroids` unchanged; the caller decides whether
+// to relocate it. Each cluster's sums are formed in point order by one
+// thread, so the result is bitwise identical for any thread count.
+std::tuple<at::Tensor, at::Tensor> centroid_update(
+    const at::Tensor& x,
+    const at::Tensor& weights,
+    const at::Tensor& labels,
+    const at::Tensor& centroids);
+
+// Distinct nearest point of each centroid.
+//
+//   x           (N, D) points.
+//   centroids   (K, D).
+//   exclude     optional bool (N,) mask of points that may not be returned.
+// Requires K <= N - (number of excluded points).
+// Centroids are served in order: centroid j gets its nearest point (by
+// (distance, index)) that is neither excluded nor taken by centroids 0..j-1.
+// Returns int64 (K,) distinct indices into x.
+at::Tensor nearest_points(
+    const at::Tensor& x,
+    const at::Tensor& centroids,
+    const std::optional<at::Tensor>& exclude);
+
+// JSON describing the build: whether CUDA kernels were compiled, for which
+// architectures, against which torch and CUDA versions.
+std::string build_info();
+
+} // namespace clue_ext
