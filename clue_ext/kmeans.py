@@ -129,9 +129,13 @@ def run_kmeans(
 
     uniforms = draw_uniforms(1 + (k - 1) * trials, seed).to(x.device)
     seeds = backend.kmeanspp_seed(x, w, k, uniforms, trials)
-    centroids = x.index_select(0, seeds)
-    tol_abs = float(x.var(dim=0, unbiased=False).mean()) * tol if tol > 0 else 0.0
+    return lloyd(backend, x, w, x.index_select(0, seeds), max_iter=max_iter, tol=tol)
 
+
+def lloyd(backend: ModuleType, x: torch.Tensor, w: torch.Tensor, centroids: torch.Tensor, *,
+          max_iter: int, tol: float) -> KMeansResult:
+    """Lloyd iterations from `centroids` until scikit-learn's stopping rules hold."""
+    tol_abs = float(x.var(dim=0, unbiased=False).mean()) * tol if tol > 0 else 0.0
     labels_old = None
     labels = None
     n_iter = 0

@@ -1,12 +1,14 @@
-// Weighted greedy K-Means++ seeding with exact triangle-inequality pruning.
+// Weighted greedy K-Means++ seeding.
 //
-// Every point remembers its nearest centre so far (its "owner") and the
-// squared distance D^2 to it; every centre keeps the list of points it owns
-// and the largest D^2 among them. For a new set of candidates, a point x can
-// only move to a candidate t if d(t, owner) < 2 d(x, owner) (triangle
-// inequality), so whole clusters, and single points inside the rest, are
-// skipped without reading their features (Raff, IJCAI 2021). The result is
-// the one the unpruned algorithm gives; only the amount of work changes.
+// Each step draws T candidates, measures every point against all of them in
+// one pass over x (rows in fixed blocks, so sums never depend on the thread
+// count), keeps the candidate that lowers the weighted potential most, and
+// updates the points it captures in a second, feature-free pass.
+//
+// A point x owned by centre o can only be captured by candidate t if
+// d(o, t) < 2 d(x, o) (triangle inequality), so points that no candidate can
+// capture are skipped without reading their features (Raff, IJCAI 2021). The
+// picks are those of the unpruned algorithm; only the work changes.
 
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
@@ -19,64 +21,70 @@
 
 #include "../op_checks.h"
 #include "dense_math.h"
+#include "small_dots.h"
 
 namespace clue_ext {
 namespace {
 
-// Slack on the pruning test, so that rounding in the expanded distances can
-// never skip a point that the unpruned computation would move.
+constexpr int64_t kBlock = cpu::kRowChunk;
+
+// Relative slack on the pruning test, so that rounding in the expanded
+// distances never skips a point that the unpruned computation would move.
 template <typename scalar_t>
 constexpr double prune_slack() {
   return sizeof(scalar_t) == 4 ? 1e-3 : 1e-9;
 }
 
-// The points being seeded: rows of x, or rows of the outer products
-// x[i] (x) f[i] when a factor f is given (never materialised).
+// The points being seeded: rows of x, or the outer products x[i] (x) f[i]
+// when a factor f is given, whose inner products are <x_i,x_j> <f_i,f_j>.
 template <typename scalar_t>
 class SeedSpace {
  public:
-  SeedSpace(const at::Tensor& x, const at::Tensor& f) : x_(x), f_(f) {
-    norms_ = cpu::row_sq_norms(x);
+  SeedSpace(const at::Tensor& x, const at::Tensor& f)
+      : px_(x.data_ptr<scalar_t>()),
+        pf_(f.defined() ? f.data_ptr<scalar_t>() : nullptr),
+        n_(x.size(0)),
+        dx_(x.size(1)),
+        df_(f.defined() ? f.size(1) : 0),
+        norms_(cpu::row_sq_norms(x)) {
     if (f.defined()) norms_.mul_(cpu::row_sq_norms(f));
+    pn_ = norms_.data_ptr<double>();
   }
 
-  const double* norms() const { return norms_.data_ptr<double>(); }
-  int64_t size() const { return x_.size(0); }
+  int64_t size() const { return n_; }
+  double norm(int64_t i) const { return pn_[i]; }
 
-  // Gathers rows `idx[0..m)` into the first m rows of `buf` (one tensor per
-  // factor).
-  void gather(const int64_t* idx, int64_t m, std::vector<at::Tensor>& buf) const {
-    gather_one(x_, idx, m, buf[0]);
-    if (f_.defined()) gather_one(f_, idx, m, buf[1]);
-  }
-
-  // out (m, t) = inner products of gathered rows with gathered candidates.
-  void dots(const std::vector<at::Tensor>& rows, const std::vector<at::Tensor>& cands, int64_t m,
-            at::Tensor& out, at::Tensor& scratch) const {
-    at::Tensor o = out.narrow(0, 0, m);
-    cpu::dot_tile(rows[0].narrow(0, 0, m), cands[0], o);
-    if (f_.defined()) {
-      at::Tensor s = scratch.narrow(0, 0, m);
-      cpu::dot_tile(rows[1].narrow(0, 0, m), cands[1], s);
-      o.mul_(s);
+  // out[r * t_count + t] = <point rows[r], point cands[t]>, in double.
+  // `scratch` holds at least 2 * m * t_count values.
+  void dots(const int64_t* rows, int64_t m, const int64_t* cands, int64_t t_count, double* out,
+            std::vector<scalar_t>& scratch, std::vector<const scalar_t*>& ptrs) const {
+    scratch.resize(2 * m * t_count);
+    ptrs.resize(m + t_count);
+    product_dots(px_, dx_, rows, m, cands, t_count, scratch.data(), ptrs);
+    if (pf_ == nullptr) {
+      for (int64_t q = 0; q < m * t_count; ++q) out[q] = static_cast<double>(scratch[q]);
+      return;
     }
-  }
-
-  std::vector<at::Tensor> buffers(int64_t rows) const {
-    std::vector<at::Tensor> b{at::empty({rows, x_.size(1)}, x_.options())};
-    if (f_.defined()) b.push_back(at::empty({rows, f_.size(1)}, f_.options()));
-    return b;
+    scalar_t* second = scratch.data() + m * t_count;
+    product_dots(pf_, df_, rows, m, cands, t_count, second, ptrs);
+    for (int64_t q = 0; q < m * t_count; ++q)
+      out[q] = static_cast<double>(scratch[q]) * static_cast<double>(second[q]);
   }
 
  private:
-  static void gather_one(const at::Tensor& src, const int64_t* idx, int64_t m, at::Tensor& dst) {
-    const int64_t d = src.size(1);
-    const scalar_t* ps = src.data_ptr<scalar_t>();
-    scalar_t* pd = dst.data_ptr<scalar_t>();
-    for (int64_t r = 0; r < m; ++r) std::copy_n(ps + idx[r] * d, d, pd + r * d);
+  static void product_dots(const scalar_t* base, int64_t d, const int64_t* rows, int64_t m,
+                           const int64_t* cands, int64_t t_count, scalar_t* out,
+                           std::vector<const scalar_t*>& ptrs) {
+    for (int64_t r = 0; r < m; ++r) ptrs[r] = base + rows[r] * d;
+    for (int64_t t = 0; t < t_count; ++t) ptrs[m + t] = base + cands[t] * d;
+    cpu::small_dots(ptrs.data(), m, ptrs.data() + m, t_count, d, out, t_count);
   }
 
-  at::Tensor x_, f_, norms_;
+  const scalar_t* px_;
+  const scalar_t* pf_;
+  int64_t n_, dx_, df_;
+  at::Tensor norms_;
+  const double* pn_;
 };
 
 template <typename scalar_t>
@@ -88,69 +96,96 @@ class GreedySeeder {
         n_(space.size()),
         k_(k),
         trials_(trials),
+        n_blocks_((n_ + kBlock - 1) / kBlock),
         d2_(n_, 0.0),
         owner_(n_, 0),
         chosen_(n_, 0),
-        members_(k),
-        max_d2_(k, 0.0),
-        cum_(n_),
-        centres_(space.buffers(k)),
-        cand_rows_(space.buffers(trials)) {}
+        active_(n_, 0),
+        cand_d2_(n_ * trials, 0.0),
+        block_mass_(n_blocks_, 0.0),
+        block_gain_(n_blocks_ * trials, 0.0),
+        threshold_(k, 0.0) {}
 
   void run(const double* uniforms, int64_t* out) {
     const int64_t first = draw_first(uniforms[0]);
-    take_first(first);
     out[0] = first;
+    place_first(first);
     std::vector<int64_t> cands(trials_);
     for (int64_t j = 1; j < k_; ++j) {
-      const double total = mass_prefix_sums();
-      for (int64_t t = 0; t < trials_; ++t)
-        cands[t] = total > 0.0 ? draw_by_mass(uniforms[1 + (j - 1) * trials_ + t], total)
-                               : draw_unchosen(uniforms[1 + (j - 1) * trials_ + t]);
-      const int64_t best = evaluate_candidates(j, cands);
-      take(j, cands[best], best);
+      const double total = prefix_of_blocks();
+      for (int64_t t = 0; t < trials_; ++t) {
+        const double u = uniforms[1 + (j - 1) * trials_ + t];
+        cands[t] = total > 0.0 ? draw_by_mass(u * total) : draw_unchosen(u);
+      }
+      set_thresholds(j, cands);
+      measure_candidates(cands);
+      const int64_t best = best_candidate();
+      capture(j, cands[best], best);
+      centres_.push_back(cands[best]);
       out[j] = cands[best];
     }
   }
 
  private:
-  // --- sampling -----------------------------------------------------------
+  double mass(int64_t i) const { return static_cast<double>(w_[i]) * d2_[i]; }
+
+  // --- sampling ---------------------------------------------------------------
 
   int64_t draw_first(double u) {
     double total = 0.0;
-    for (int64_t i = 0; i < n_; ++i) cum_[i] = (total += static_cast<double>(w_[i]));
-    if (total > 0.0) return search(u * total);
-    return std::min(n_ - 1, static_cast<int64_t>(u * static_cast<double>(n_)));
+    for (int64_t i = 0; i < n_; ++i) total += static_cast<double>(w_[i]);
+    if (!(total > 0.0)) return std::min(n_ - 1, static_cast<int64_t>(u * static_cast<double>(n_)));
+    const double target = u * total;
+    double run = 0.0;
+    for (int64_t i = 0; i < n_; ++i) {
+      run += static_cast<double>(w_[i]);
+      if (run > target) return i;
+    }
+    return last_with([&](int64_t i) { return w_[i] > 0; });
   }
 
-  double mass_prefix_sums() {
+  template <typename Pred>
+  int64_t last_with(Pred has_mass) const {
+    for (int64_t i = n_ - 1; i > 0; --i)
+      if (has_mass(i)) return i;
+    return 0;
+  }
+
+  // Turns block_mass_ into exclusive prefix sums; returns the total.
+  double prefix_of_blocks() {
+    block_start_.resize(n_blocks_);
     double total = 0.0;
-    for (int64_t i = 0; i < n_; ++i) cum_[i] = (total += static_cast<double>(w_[i]) * d2_[i]);
+    for (int64_t b = 0; b < n_blocks_; ++b) {
+      block_start_[b] = total;
+      total += block_mass_[b];
+    }
     return total;
   }
 
-  int64_t draw_by_mass(double u, double total) { return search(u * total); }
-
-  // The first index whose prefix sum exceeds target: it always has positive
-  // mass, so it is never a chosen point.
-  int64_t search(double target) {
-    const auto it = std::upper_bound(cum_.begin(), cum_.end(), target);
-    int64_t i = it - cum_.begin();
-    if (i < n_) return i;
-    // target rounded up to the total: take the last point with mass.
-    for (i = n_ - 1; i > 0 && cum_[i] == cum_[i - 1]; --i) {
+  // The first index whose running mass exceeds target. It has positive mass,
+  // so it is never a chosen point.
+  int64_t draw_by_mass(double target) const {
+    int64_t b = std::upper_bound(block_start_.begin(), block_start_.end(), target) - block_start_.begin() - 1;
+    for (b = std::max<int64_t>(b, 0); b < n_blocks_; ++b) {
+      double run = block_start_[b];
+      const int64_t end = std::min(n_, (b + 1) * kBlock);
+      for (int64_t i = b * kBlock; i < end; ++i) {
+        run += mass(i);
+        if (run > target) return i;
+      }
     }
-    return i;
+    // target rounded up to the total: the last point with mass.
+    return last_with([&](int64_t i) { return mass(i) > 0.0; });
   }
 
-  // No mass left: a uniform draw among the points not chosen yet,
-  // preferring those with positive weight.
-  int64_t draw_unchosen(double u) {
+  // No mass left: uniform among the points not chosen, preferring those of
+  // positive weight.
+  int64_t draw_unchosen(double u) const {
     int64_t positive = 0, free = 0;
     for (int64_t i = 0; i < n_; ++i) {
       if (chosen_[i]) continue;
       ++free;
-      if (w_[i] > 0) ++positive;
+      positive += w_[i] > 0;
     }
     TORCH_INTERNAL_ASSERT(free > 0, "kmeanspp_seed ran out of points");
     const bool only_positive = positive > 0;
@@ -164,184 +199,139 @@ class GreedySeeder {
     return -1;
   }
 
-  // --- distances ------------------------------------------------------------
+  // --- one greedy step ----------------------------------------------------------
 
-  // Squared distances of the points idx[0..m) to the gathered candidates,
-  // written row-major into out[0 .. m*trials).
-  void candidate_distances(const int64_t* idx, int64_t m, const std::vector<int64_t>& cands,
-                           const std::vector<at::Tensor>& cand_rows, double* out) const {
-    const int64_t n_chunks = (m + cpu::kRowChunk - 1) / cpu::kRowChunk;
-    const double* norms = space_.norms();
-    const int64_t tcount = static_cast<int64_t>(cands.size());
-    at::parallel_for(0, n_chunks, 1, [&](int64_t lo, int64_t hi) {
-      auto rows = space_.buffers(cpu::kRowChunk);
-      at::Tensor dots = at::empty({cpu::kRowChunk, tcount}, rows[0].options());
-      at::Tensor scratch = at::empty_like(dots);
-      for (int64_t chunk = lo; chunk < hi; ++chunk) {
-        const int64_t a0 = chunk * cpu::kRowChunk;
-        const int64_t mm = std::min(cpu::kRowChunk, m - a0);
-        space_.gather(idx + a0, mm, rows);
-        space_.dots(rows, cand_rows, mm, dots, scratch);
-        const scalar_t* pd = dots.data_ptr<scalar_t>();
-        for (int64_t r = 0; r < mm; ++r) {
-          const int64_t i = idx[a0 + r];
-          for (int64_t t = 0; t < tcount; ++t) {
-            const int64_t c = cands[t];
-            const double v = i == c ? 0.0
-                                    : std::max(0.0, norms[i] + norms[c] -
-                                                        2.0 * static_cast<double>(pd[r * tcount + t]));
-            out[(a0 + r) * tcount + t] = v;
-          }
-        }
+  // threshold_[c]: a point owned by centre c can be captured by some
+  // candidate only if its D^2 exceeds it.
+  void set_thresholds(int64_t j, const std::vector<int64_t>& cands) {
+    std::vector<double> dots(j * trials_);
+    std::vector<scalar_t> scratch;
+    std::vector<const scalar_t*> ptrs;
+    space_.dots(centres_.data(), j, cands.data(), trials_, dots.data(), scratch, ptrs);
+    const double shrink = 2.0 * (1.0 + prune_slack<scalar_t>());
+    for (int64_t c = 0; c < j; ++c) {
+      double nearest = std::numeric_limits<double>::infinity();
+      for (int64_t t = 0; t < trials_; ++t) {
+        const double v = space_.norm(centres_[c]) + space_.norm(cands[t]) - 2.0 * dots[c * trials_ + t];
+        nearest = std::min(nearest, v);
       }
-    });
+      const double half = std::sqrt(std::max(0.0, nearest)) / shrink;
+      threshold_[c] = half * half;
+    }
   }
 
-  // Smallest distance from each existing centre 0..j-1 to any candidate.
-  std::vector<double> centre_to_candidates(int64_t j, const std::vector<int64_t>& cands) {
-    const int64_t tcount = static_cast<int64_t>(cands.size());
-    at::Tensor dots = at::empty({j, tcount}, centres_[0].options());
-    at::Tensor scratch = at::empty_like(dots);
-    std::vector<at::Tensor> placed;
-    for (const at::Tensor& c : centres_) placed.push_back(c.narrow(0, 0, j));
-    space_.dots(placed, cand_rows_, j, dots, scratch);
-    const scalar_t* pd = dots.data_ptr<scalar_t>();
-    const double* norms = space_.norms();
-    std::vector<double> nearest(j, std::numeric_limits<double>::infinity());
-    for (int64_t c = 0; c < j; ++c) {
-      for (int64_t t = 0; t < tcount; ++t) {
-        const double v = norms[centre_index_[c]] + norms[cands[t]] - 2.0 * static_cast<double>(pd[c * tcount + t]);
-        nearest[c] = std::min(nearest[c], std::sqrt(std::max(0.0, v)));
-      }
-    }
-    return nearest;
-  }
-
-  // --- greedy step ----------------------------------------------------------
-
-  // Collects the points that some candidate may pull away from their owner,
-  // computes their distances to all candidates, and returns the position of
-  // the candidate that lowers the weighted potential most.
-  int64_t evaluate_candidates(int64_t j, std::vector<int64_t>& cands) {
-    space_.gather(cands.data(), trials_, cand_rows_);
-    const std::vector<double> nearest = centre_to_candidates(j, cands);
-    active_.clear();
-    for (int64_t c = 0; c < j; ++c) {
-      // x can move only if nearest[c] < 2 d(x, c), i.e. d2(x) > threshold.
-      const double half = nearest[c] / (2.0 * (1.0 + prune_slack<scalar_t>()));
-      const double threshold = half * half;
-      if (max_d2_[c] <= threshold) continue;
-      for (int64_t i : members_[c])
-        if (d2_[i] > threshold) active_.push_back(i);
-    }
-    const int64_t m = static_cast<int64_t>(active_.size());
-    cand_d2_.resize(m * trials_);
-    candidate_distances(active_.data(), m, cands, cand_rows_, cand_d2_.data());
-
-    // Gains summed per fixed-size block and the blocks in order: the choice
-    // does not depend on the thread count.
-    const int64_t n_blocks = (m + cpu::kRowChunk - 1) / cpu::kRowChunk;
-    std::vector<double> block_gain(n_blocks * trials_, 0.0);
-    at::parallel_for(0, n_blocks, 1, [&](int64_t lo, int64_t hi) {
+  // Distances of every point that may be captured to every candidate, and
+  // per block the potential each candidate would remove.
+  void measure_candidates(const std::vector<int64_t>& cands) {
+    at::parallel_for(0, n_blocks_, 1, [&](int64_t lo, int64_t hi) {
+      std::vector<int64_t> rows;
+      std::vector<double> dots;
+      std::vector<scalar_t> scratch;
+      std::vector<const scalar_t*> ptrs;
       for (int64_t b = lo; b < hi; ++b) {
-        double* g = block_gain.data() + b * trials_;
-        const int64_t a1 = std::min(m, (b + 1) * cpu::kRowChunk);
-        for (int64_t a = b * cpu::kRowChunk; a < a1; ++a) {
-          const int64_t i = active_[a];
+        const int64_t begin = b * kBlock, end = std::min(n_, begin + kBlock);
+        rows.clear();
+        for (int64_t i = begin; i < end; ++i) {
+          active_[i] = d2_[i] > threshold_[owner_[i]];
+          if (active_[i]) rows.push_back(i);
+        }
+        double* gain = block_gain_.data() + b * trials_;
+        std::fill(gain, gain + trials_, 0.0);
+        if (rows.empty()) continue;
+        const int64_t m = static_cast<int64_t>(rows.size());
+        dots.resize(m * trials_);
+        space_.dots(rows.data(), m, cands.data(), trials_, dots.data(), scratch, ptrs);
+        for (int64_t r = 0; r < m; ++r) {
+          const int64_t i = rows[r];
           const double wi = static_cast<double>(w_[i]);
+          double* cd = cand_d2_.data() + i * trials_;
           for (int64_t t = 0; t < trials_; ++t) {
-            const double drop = d2_[i] - cand_d2_[a * trials_ + t];
-            if (drop > 0.0) g[t] += wi * drop;
+            const int64_t c = cands[t];
+            cd[t] = i == c ? 0.0 : std::max(0.0, space_.norm(i) + space_.norm(c) - 2.0 * dots[r * trials_ + t]);
+            const double drop = d2_[i] - cd[t];
+            if (drop > 0.0) gain[t] += wi * drop;
           }
         }
       }
     });
+  }
+
+  // Block gains summed in block order: the choice does not depend on the
+  // thread count. Ties go to the earlier candidate.
+  int64_t best_candidate() const {
     std::vector<double> gain(trials_, 0.0);
-    for (int64_t b = 0; b < n_blocks; ++b)
-      for (int64_t t = 0; t < trials_; ++t) gain[t] += block_gain[b * trials_ + t];
+    for (int64_t b = 0; b < n_blocks_; ++b)
+      for (int64_t t = 0; t < trials_; ++t) gain[t] += block_gain_[b * trials_ + t];
     int64_t best = 0;
     for (int64_t t = 1; t < trials_; ++t)
       if (gain[t] > gain[best]) best = t;
     return best;
   }
 
-  void take_first(int64_t first) {
-    const std::vector<int64_t> cands{first};
-    centre_index_.push_back(first);
-    space_.gather(cands.data(), 1, centres_);
-    std::vector<at::Tensor> first_row;
-    for (const at::Tensor& c : centres_) first_row.push_back(c.narrow(0, 0, 1));
-    std::vector<int64_t> all(n_);
-    for (int64_t i = 0; i < n_; ++i) all[i] = i;
-    std::vector<double> dist(n_);
-    candidate_distances(all.data(), n_, cands, first_row, dist.data());
-    members_[0] = std::move(all);
-    double mx = 0.0;
-    for (int64_t i = 0; i < n_; ++i) {
-      d2_[i] = dist[i];
-      mx = std::max(mx, dist[i]);
-    }
-    chosen_[first] = 1;
-    d2_[first] = 0.0;
-    max_d2_[0] = mx;
+  // Makes point c (candidate `best`) centre j and refreshes the block masses.
+  void capture(int64_t j, int64_t c, int64_t best) {
+    chosen_[c] = 1;
+    at::parallel_for(0, n_blocks_, 1, [&](int64_t lo, int64_t hi) {
+      for (int64_t b = lo; b < hi; ++b) {
+        const int64_t begin = b * kBlock, end = std::min(n_, begin + kBlock);
+        double block_mass = 0.0;
+        for (int64_t i = begin; i < end; ++i) {
+          if (i == c) {
+            d2_[i] = 0.0;
+            owner_[i] = j;
+          } else if (active_[i]) {
+            const double v = cand_d2_[i * trials_ + best];
+            if (v < d2_[i]) {
+              d2_[i] = v;
+              owner_[i] = j;
+            }
+          }
+          block_mass += mass(i);
+        }
+        block_mass_[b] = block_mass;
+      }
+    });
   }
 
-  // Makes candidate `best` (point `c`) centre j: moves the active points it
-  // is nearest to, and refreshes the largest D^2 of every cluster touched.
-  void take(int64_t j, int64_t c, int64_t best) {
-    centre_index_.push_back(c);
-    for (size_t f = 0; f < centres_.size(); ++f) centres_[f][j].copy_(cand_rows_[f][best]);
-    std::vector<char> touched(j, 0);
-    auto& mine = members_[j];
-    for (size_t a = 0; a < active_.size(); ++a) {
-      const int64_t i = active_[a];
-      const double v = cand_d2_[a * trials_ + best];
-      if (v < d2_[i] || i == c) {
-        touched[owner_[i]] = 1;
-        owner_[i] = j;
-        d2_[i] = v;
-        mine.push_back(i);
+  void place_first(int64_t first) {
+    chosen_[first] = 1;
+    centres_.push_back(first);
+    at::parallel_for(0, n_blocks_, 1, [&](int64_t lo, int64_t hi) {
+      std::vector<int64_t> rows;
+      std::vector<double> dots;
+      std::vector<scalar_t> scratch;
+      std::vector<const scalar_t*> ptrs;
+      for (int64_t b = lo; b < hi; ++b) {
+        const int64_t begin = b * kBlock, end = std::min(n_, begin + kBlock);
+        rows.resize(end - begin);
+        for (int64_t i = begin; i < end; ++i) rows[i - begin] = i;
+        dots.resize(rows.size());
+        space_.dots(rows.data(), end - begin, &first, 1, dots.data(), scratch, ptrs);
+        double block_mass = 0.0;
+        for (int64_t i = begin; i < end; ++i) {
+          const double v = std::max(0.0, space_.norm(i) + space_.norm(first) - 2.0 * dots[i - begin]);
+          d2_[i] = i == first ? 0.0 : v;
+          owner_[i] = 0;
+          block_mass += mass(i);
+        }
+        block_mass_[b] = block_mass;
       }
-    }
-    if (owner_[c] != j) {  // a zero-mass pick that no candidate test reached
-      touched[owner_[c]] = 1;
-      owner_[c] = j;
-      mine.push_back(c);
-    }
-    d2_[c] = 0.0;
-    chosen_[c] = 1;
-    double mx = 0.0;
-    for (int64_t i : mine) mx = std::max(mx, d2_[i]);
-    max_d2_[j] = mx;
-    for (int64_t o = 0; o < j; ++o) {
-      if (!touched[o]) continue;
-      auto& list = members_[o];
-      double omx = 0.0;
-      size_t kept = 0;
-      for (int64_t i : list) {
-        if (owner_[i] != o) continue;
-        list[kept++] = i;
-        omx = std::max(omx, d2_[i]);
-      }
-      list.resize(kept);
-      max_d2_[o] = omx;
-    }
+    });
   }
 
   const SeedSpace<scalar_t>& space_;
   const scalar_t* w_;
-  const int64_t n_, k_, trials_;
-  std::vector<double> d2_;
-  std::vector<int64_t> owner_;
+  const int64_t n_, k_, trials_, n_blocks_;
+  std::vector<double> d2_;          // squared distance to the nearest centre
+  std::vector<int64_t> owner_;      // position of that centre
   std::vector<char> chosen_;
-  std::vector<std::vector<int64_t>> members_;
-  std::vector<double> max_d2_;
-  std::vector<double> cum_;
-  std::vector<at::Tensor> centres_;    // gathered rows of the centres so far
-  std::vector<at::Tensor> cand_rows_;  // gathered rows of the current candidates
-  std::vector<int64_t> centre_index_;
-  std::vector<int64_t> active_;
-  std::vector<double> cand_d2_;
+  std::vector<char> active_;        // may be captured in the current step
+  std::vector<double> cand_d2_;     // (n, trials) distances of active points
+  std::vector<double> block_mass_;  // sum of w * D^2 per block
+  std::vector<double> block_start_;
+  std::vector<double> block_gain_;  // (blocks, trials)
+  std::vector<double> threshold_;
+  std::vector<int64_t> centres_;
 };
 
 at::Tensor kmeanspp_seed_cpu(const at::Tensor& x_in, const at::Tensor& w_in, int64_t k,

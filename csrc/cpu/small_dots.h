@@ -1,0 +1,21 @@
+#pragma once
+
+// Inner products of a block of rows with a handful of vectors (K-Means++
+// candidates, a point's few centroids). BLAS runs such skinny products far
+// below its peak, so float32 has a register-blocked AVX2/FMA kernel, chosen
+// at run time when the CPU has it; everything else uses a portable loop.
+
+#include <cstdint>
+
+namespace clue_ext {
+namespace cpu {
+
+// out[r * ldo + t] = <rows[r], vecs[t]> for r < n_rows, t < n_vecs; every
+// pointer addresses `d` contiguous values.
+void small_dots(const float* const* rows, int64_t n_rows, const float* const* vecs, int64_t n_vecs,
+                int64_t d, float* out, int64_t ldo);
+void small_dots(const double* const* rows, int64_t n_rows, const double* const* vecs,
+                int64_t n_vecs, int64_t d, double* out, int64_t ldo);
+
+} // namespace cpu
+} // namespace clue_ext
