@@ -118,10 +118,12 @@ def as_exclude_mask(value, n: int, device: torch.device) -> Optional[torch.Tenso
     if value is None:
         return None
     if isinstance(value, (list, tuple, set, range)):
-        value = np.asarray(sorted(value) if isinstance(value, set) else value, dtype=np.int64).reshape(-1)
-    if isinstance(value, np.ndarray) and value.dtype == np.bool_:
-        tensor = torch.from_numpy(value)
-    elif isinstance(value, (torch.Tensor, np.ndarray)):
+        value = np.asarray(sorted(value) if isinstance(value, set) else list(value)).reshape(-1)
+        if value.size == 0:
+            value = value.astype(np.int64)
+    if isinstance(value, np.ndarray) and value.dtype.kind not in "biu":
+        raise TypeError(f"exclude must hold integer row indices or bools, got dtype {value.dtype}")
+    if isinstance(value, (torch.Tensor, np.ndarray)):
         tensor = value if isinstance(value, torch.Tensor) else torch.from_numpy(np.ascontiguousarray(value))
     else:
         raise TypeError(f"exclude must be a bool mask or a collection of row indices, got {type(value).__name__}")

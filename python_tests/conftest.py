@@ -1,0 +1,23 @@
+"""Shared test set-up: device parametrisation and small data helpers.
+
+Any test that takes a `device` argument runs once per device; CUDA cases skip
+visibly when no GPU is present.
+"""
+
+import pytest
+import torch
+
+CUDA = pytest.param(
+    "cuda", marks=pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
+)
+DEVICES = ["cpu", CUDA]
+
+
+def pytest_generate_tests(metafunc):
+    if "device" in metafunc.fixturenames:
+        metafunc.parametrize("device", DEVICES)
+
+
+@pytest.fixture
+def rng():
+    return torch.Generator().manual_seed(1234)

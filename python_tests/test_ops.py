@@ -1,0 +1,254 @@
+"""Each op against the plain-PyTorch reference, plus the contract's edge cases."""
+
+import pytest
+import torch
+
+from clue_ext import ops, reference
+from clue_ext.kmeans import draw_uniforms
+
+DTYPES = [torch.float64, torch.float32]
+
+
+def blobs(n, d, centres, generator, dtype=torch.float64, spread=0.3):
+    means = torch.randn(centres, d, generator=generator, dtype=torch.float64) * 3
+    labels = torch.randint(0, centres, (n,), generator=generator)
+    x = means[labels] + spread * torch.randn(n, d, generator=generator, dtype=torch.float64)
+    return x.to(dtype)
+
+
+def seed_inputs(n, d, k, trials, generator, dtype, device):
+    x = blobs(n, d, 7, generator, dtype).to(device)
+    w = torch.rand(n, generator=generator, dtype=torch.float64).to(dtype).to(device)
+    u = draw_uniforms(1 + (k - 1) * trials, 99).to(device)
+    return x, w, u
+
+
+# --- seeding -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("n,d,k,trials", [(300, 5, 12, 4), (700, 33, 40, 5), (64, 3, 64, 2), (500, 16, 20, 1)])
+def test_seed_matches_reference(device, dtype, n, d, k, trials, rng):
+    x, w, u = seed_inputs(n, d, k, trials, rng, dtype, device)
+    got = ops.kmeanspp_seed(x, w, k, u, trials)
+    want = reference.kmeanspp_seed(x, w, k, u, trials)
+    assert got.dtype == torch.long and got.device.type == device
+    assert got.tolist() == want.tolist()
+
+
+def test_seed_with_factor_matches_explicit_outer_products(device, rng):
+    n, k, trials = 200, 15, 4
+    a = torch.randn(n, 6, generator=rng, dtype=torch.float64).to(device)
+    f = torch.randn(n, 9, generator=rng, dtype=torch.float64).to(device)
+    w = torch.rand(n, generator=rng, dtype=torch.float64).to(device)
+    u = draw_uniforms(1 + (k - 1) * trials, 3).to(device)
+    explicit = (a[:, :, None] * f[:, None, :]).flatten(1)
+    got = ops.kmeanspp_seed(a, w, k, u, trials, f)
+    assert got.tolist() == reference.kmeanspp_seed(a, w, k, u, trials, f).tolist()
+    assert got.tolist() == ops.kmeanspp_seed(explicit, w, k, u, trials).tolist()
+
+
+def test_seed_never_repeats_an_index_with_duplicate_rows(device):
+    # 5 distinct points, each repeated 8 times, and k larger than 5.
+    base = torch.arange(5, dtype=torch.float64)[:, None] * torch.ones(1, 3, dtype=torch.float64)
+    x = base.repeat(8, 1).to(device)
+    w = torch.ones(40, dtype=torch.float64, device=device)
+    for k in (5, 12, 40):
+        idx = ops.kmeanspp_seed(x, w, k, draw_uniforms(1 + (k - 1) * 3, k).to(device), 3)
+        assert len(set(idx.tolist())) == k
+        # The first five picks cover the five distinct points.
+        assert len({int(x[i, 0]) for i in idx[:5].tolist()}) == 5
+
+
+def test_seed_skips_zero_weight_points_while_others_remain(device):
+    # An 8-point square; point 0 is far away but has zero weight.
+    x = torch.tensor([[100.0, 100.0], [0, 0], [0, 1], [1, 0], [1, 1], [5, 5], [5, 6], [6, 5]],
+                     dtype=torch.float64, device=device)
+    w = torch.ones(8, dtype=torch.float64, device=device)
+    w[0] = 0.0
+    for seed in range(20):
+        idx = ops.kmeanspp_seed(x, w, 7, draw_uniforms(1 + 6 * 3, seed).to(device), 3)
+        assert 0 not in idx.tolist()
+    # Once every positive-weight point is a centre, the zero-weight one is used.
+    idx = ops.kmeanspp_seed(x, w, 8, draw_uniforms(1 + 7 * 3, 0).to(device), 3)
+    assert sorted(idx.tolist()) == list(range(8))
+
+
+def test_seed_with_all_zero_weights_draws_uniformly_and_distinct(device):
+    x = torch.randn(50, 4, dtype=torch.float64, device=device)
+    w = torch.zeros(50, dtype=torch.float64, device=device)
+    idx = ops.kmeanspp_seed(x, w, 10, draw_uniforms(1 + 9 * 2, 0).to(device), 2)
+    assert len(set(idx.tolist())) == 10
+    assert idx.tolist() == reference.kmeanspp_seed(x, w, 10, draw_uniforms(1 + 9 * 2, 0).to(device), 2).tolist()
+
+
+def test_seed_greedy_picks_the_far_cluster(device):
+    # Two tight pairs far apart: after the first centre, every candidate in the
+    # other pair removes far more potential, so the second centre is there.
+    x = torch.tensor([[0.0, 0.0], [0.0, 0.1], [10.0, 0.0], [10.0, 0.1]], dtype=torch.float64, device=device)
+    w = torch.ones(4, dtype=torch.float64, device=device)
+    for seed in range(10):
+        idx = ops.kmeanspp_seed(x, w, 2, draw_uniforms(1 + 3, seed).to(device), 3).tolist()
+        assert {idx[0] // 2, idx[1] // 2} == {0, 1}
+
+
+def test_seed_rejects_bad_arguments(device):
+    x = torch.randn(10, 3, dtype=torch.float64, device=device)
+    w = torch.ones(10, dtype=torch.float64, device=device)
+    u = draw_uniforms(1 + 4 * 2, 0).to(device)
+    with pytest.raises(ValueError, match="k must be in"):
+        ops.kmeanspp_seed(x, w, 11, draw_uniforms(1 + 10 * 2, 0).to(device), 2)
+    with pytest.raises(ValueError, match="uniforms must hold"):
+        ops.kmeanspp_seed(x, w, 5, u[:-1], 2)
+    with pytest.raises(TypeError, match="weights must have the dtype of x"):
+        ops.kmeanspp_seed(x, w.float(), 5, u, 2)
+    with pytest.raises(ValueError, match="x must be 2-D"):
+        ops.kmeanspp_seed(x[0], w, 5, u, 2)
+
+
+# --- assignment -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("n,d,k", [(1000, 17, 9), (257, 64, 300), (3, 2, 1)])
+def test_assign_matches_reference(device, dtype, n, d, k, rng):
+    x = blobs(n, d, 5, rng, dtype).to(device)
+    c = (x[torch.randperm(n, generator=rng)[: min(k, n)]] + 0.01).repeat((k + n - 1) // n, 1)[:k]
+    labels, sq = ops.assign(x, c)
+    ref_labels, ref_sq = reference.assign(x, c)
+    assert labels.dtype == torch.long and sq.dtype == dtype
+    tol = 1e-10 if dtype == torch.float64 else 1e-4
+    # Compare costs at the chosen labels, not the labels (ties are possible).
+    chosen = ((x.double() - c.double()[labels]) ** 2).sum(1)
+    assert torch.allclose(chosen, ref_sq.double(), rtol=tol, atol=tol)
+    assert torch.allclose(sq.double(), chosen, rtol=1e-6, atol=1e-6)
+    if dtype == torch.float64:
+        assert torch.equal(labels, ref_labels)
+
+
+def test_assign_breaks_ties_to_the_lowest_index(device):
+    x = torch.tensor([[0.0, 0.0], [2.0, 0.0], [1.0, 0.0]], dtype=torch.float64, device=device)
+    c = torch.tensor([[5.0, 5.0], [1.0, 0.0], [1.0, 0.0], [-1.0, 0.0]], dtype=torch.float64, device=device)
+    labels, sq = ops.assign(x, c)
+    # Point 0 is 1 away from centroids 1, 2 and 3: the lowest index wins.
+    assert labels.tolist() == [1, 1, 1]
+    assert sq.tolist() == [1.0, 1.0, 0.0]
+
+
+def test_assign_rejects_mismatched_columns(device):
+    x = torch.randn(5, 3, device=device)
+    with pytest.raises(ValueError, match="centroids must have 3 columns"):
+        ops.assign(x, torch.randn(2, 4, device=device))
+
+
+# --- centroid update ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_centroid_update_matches_reference(device, dtype, rng):
+    x = blobs(2000, 24, 6, rng, dtype).to(device)
+    w = torch.rand(2000, generator=rng, dtype=torch.float64).to(dtype).to(device)
+    c = x[:30].clone()
+    labels = torch.randint(0, 30, (2000,), generator=rng).to(device)
+    got, mass = ops.centroid_update(x, w, labels, c)
+    want, want_mass = reference.centroid_update(x, w, labels, c)
+    assert mass.dtype == torch.float64
+    assert torch.allclose(mass, want_mass, rtol=1e-12)
+    assert torch.allclose(got.double(), want.double(), rtol=1e-6 if dtype == torch.float32 else 1e-12, atol=1e-6)
+
+
+def test_centroid_update_keeps_rows_of_zero_weight_clusters(device):
+    x = torch.tensor([[0.0, 0.0], [2.0, 0.0], [9.0, 9.0], [7.0, 7.0]], dtype=torch.float64, device=device)
+    w = torch.tensor([1.0, 3.0, 0.0, 0.0], dtype=torch.float64, device=device)
+    labels = torch.tensor([0, 0, 1, 1], device=device)
+    old = torch.tensor([[0.0, 0.0], [-5.0, -5.0], [4.0, 4.0]], dtype=torch.float64, device=device)
+    new, mass = ops.centroid_update(x, w, labels, old)
+    assert new.tolist() == [[1.5, 0.0], [-5.0, -5.0], [4.0, 4.0]]
+    assert mass.tolist() == [4.0, 0.0, 0.0]
+
+
+def test_centroid_update_is_independent_of_thread_count(rng):
+    x = torch.randn(20000, 40, generator=rng)
+    w = torch.rand(20000, generator=rng)
+    labels = torch.randint(0, 17, (20000,), generator=rng)
+    c = torch.zeros(17, 40)
+    before = torch.get_num_threads()
+    try:
+        results = []
+        for threads in (1, 2, 3):
+            torch.set_num_threads(threads)
+            results.append(ops.centroid_update(x, w, labels, c))
+    finally:
+        torch.set_num_threads(before)
+    for new, mass in results[1:]:
+        assert torch.equal(new, results[0][0]) and torch.equal(mass, results[0][1])
+
+
+def test_centroid_update_rejects_out_of_range_labels(device):
+    x = torch.randn(4, 2, device=device)
+    with pytest.raises(ValueError, match="labels must be in"):
+        ops.centroid_update(x, torch.ones(4, device=device), torch.tensor([0, 1, 2, 3], device=device),
+                            torch.zeros(3, 2, device=device))
+
+
+# --- nearest points ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_nearest_points_matches_reference(device, dtype, rng):
+    x = blobs(1500, 12, 4, rng, dtype).to(device)
+    c = blobs(60, 12, 4, rng, dtype).to(device)
+    got = ops.nearest_points(x, c)
+    want = reference.nearest_points(x, c)
+    assert len(set(got.tolist())) == 60
+    if dtype == torch.float64:
+        assert got.tolist() == want.tolist()
+    else:  # compare the distances at the picks (ties are possible)
+        dist = lambda idx: ((x.double()[idx] - c.double()) ** 2).sum(1)
+        assert torch.allclose(dist(got), dist(want), rtol=1e-4, atol=1e-4)
+
+
+def test_nearest_points_resolves_collisions_in_centroid_order(device):
+    x = torch.tensor([[0.0], [1.0], [3.0], [10.0]], dtype=torch.float64, device=device)
+    # Every centroid is nearest to point 0; they are served in order.
+    c = torch.tensor([[0.2], [0.1], [0.0], [-1.0]], dtype=torch.float64, device=device)
+    assert ops.nearest_points(x, c).tolist() == [0, 1, 2, 3]
+
+
+def test_nearest_points_with_many_collisions_matches_reference(device, rng):
+    x = torch.randn(300, 5, generator=rng, dtype=torch.float64).to(device)
+    c = torch.zeros(40, 5, dtype=torch.float64, device=device)  # 40 identical centroids
+    assert ops.nearest_points(x, c).tolist() == reference.nearest_points(x, c).tolist()
+
+
+def test_nearest_points_honours_exclude(device, rng):
+    x = torch.randn(100, 3, generator=rng, dtype=torch.float64).to(device)
+    c = x[:10].clone()
+    exclude = torch.zeros(100, dtype=torch.bool, device=device)
+    exclude[:5] = True
+    got = ops.nearest_points(x, c, exclude)
+    assert not set(got.tolist()) & set(range(5))
+    assert got.tolist() == reference.nearest_points(x, c, exclude).tolist()
+    exclude[:] = True
+    exclude[:9] = False
+    with pytest.raises(ValueError, match="only 9 points of x are not excluded"):
+        ops.nearest_points(x, c, exclude)
+
+
+# --- registration ------------------------------------------------------------------------
+
+
+def test_ops_pass_opcheck(device, rng):
+    x = torch.randn(64, 5, generator=rng, dtype=torch.float64).to(device)
+    w = torch.rand(64, generator=rng, dtype=torch.float64).to(device)
+    c = x[:6].clone()
+    labels = torch.randint(0, 6, (64,), generator=rng).to(device)
+    u = draw_uniforms(1 + 5 * 3, 0).to(device)
+    cases = [
+        (torch.ops.clue_ext.kmeanspp_seed.default, (x, w, 6, u, 3, None)),
+        (torch.ops.clue_ext.assign.default, (x, c)),
+        (torch.ops.clue_ext.centroid_update.default, (x, w, labels, c)),
+        (torch.ops.clue_ext.nearest_points.default, (x, c, None)),
+    ]
+    for op, args in cases:
+        torch.library.opcheck(op, args)
