@@ -46,7 +46,7 @@ def _cuda_home_from_nvcc():
     match = re.search(r"^#\$ TOP=(.+)$", out.stderr + out.stdout, re.MULTILINE)
     if match is None:
         return None
-    return os.path.realpath(os.path.join(match.group(1).strip(), ".."))
+    return os.path.realpath(match.group(1).strip())
 
 
 def _resolve_cuda_home():
