@@ -7,8 +7,12 @@
 //
 // A point x owned by centre o can only be captured by candidate t if
 // d(o, t) < 2 d(x, o) (triangle inequality), so points that no candidate can
-// capture are skipped without reading their features (Raff, IJCAI 2021). The
-// picks are those of the unpruned algorithm; only the work changes.
+// capture are skipped without reading their features (Raff, IJCAI 2021).
+// For float32 points the remaining ones are first measured on a half-
+// precision copy of x (half the memory traffic); only points that the
+// rigorous error bound of that copy cannot rule out are measured again in
+// float32. The picks are bitwise those of the unpruned float32 algorithm;
+// only the work changes.
 
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
@@ -17,6 +21,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <type_traits>
 #include <vector>
 
 #include "../op_checks.h"
@@ -49,6 +54,39 @@ class SeedSpace {
         norms_(cpu::row_sq_norms(x)) {
     if (f.defined()) norms_.mul_(cpu::row_sq_norms(f));
     pn_ = norms_.data_ptr<double>();
+    if constexpr (std::is_same_v<scalar_t, float>) {
+      if (!f.defined()) make_proxy(x);
+    }
+  }
+
+  bool has_proxy() const { return proxy_.defined(); }
+
+  // Half-precision estimates of <point rows[r], point cands[t]> (only with a
+  // proxy), and a bound on their distance from the float32 products that
+  // `dots` returns: |estimate - float32| <= proxy_error(row, cand).
+  void proxy_dots(const int64_t* rows, int64_t m, const int64_t* cands, int64_t t_count, float* out,
+                  std::vector<const c10::Half*>& row_ptrs, std::vector<const float*>& cand_ptrs) const {
+    const c10::Half* base = proxy_.data_ptr<c10::Half>();
+    row_ptrs.resize(m);
+    cand_ptrs.resize(t_count);
+    for (int64_t r = 0; r < m; ++r) row_ptrs[r] = base + rows[r] * dx_;
+    for (int64_t t = 0; t < t_count; ++t) cand_ptrs[t] = reinterpret_cast<const float*>(px_) + cands[t] * dx_;
+    cpu::small_dots(row_ptrs.data(), m, cand_ptrs.data(), t_count, dx_, out, t_count);
+  }
+  double proxy_scale() const { return proxy_scale_; }
+
+  // Error bound of a proxy product against the float32 one:
+  //   half rounding  2^-11 sum|x_i c_i|  (+ 2^-25 s sum|c_i| for subnormals)
+  //   float32 sums   gamma_{d+3} sum|x_i c_i| in both products,
+  // with sum|x_i c_i| <= ||x|| ||c||.
+  double proxy_error(int64_t row, double cand_l2, double cand_l1) const {
+    return proxy_rel_ * std::sqrt(pn_[row]) * cand_l2 + proxy_abs_ * cand_l1;
+  }
+  double l1(int64_t i) const {
+    double s = 0.0;
+    const scalar_t* row = px_ + i * dx_;
+    for (int64_t j = 0; j < dx_; ++j) s += std::abs(static_cast<double>(row[j]));
+    return s;
   }
 
   int64_t size() const { return n_; }
@@ -80,11 +118,29 @@ class SeedSpace {
     cpu::small_dots(ptrs.data(), m, ptrs.data() + m, t_count, d, out, t_count);
   }
 
+  // x / s in half precision, s a power of two that keeps |x / s| <= 2^14
+  // (exact division, no overflow).
+  void make_proxy(const at::Tensor& x) {
+    const double max_abs = x.abs().max().item<double>();
+    if (!(max_abs > 0.0)) return;
+    int exponent = 0;
+    std::frexp(max_abs, &exponent);
+    proxy_scale_ = std::ldexp(1.0, exponent - 14);
+    proxy_ = x.mul(static_cast<float>(1.0 / proxy_scale_)).to(at::kHalf);
+    const double u = std::ldexp(1.0, -24);
+    const double n = static_cast<double>(dx_ + 3);
+    const double gamma = n * u / (1.0 - n * u);
+    proxy_rel_ = std::ldexp(1.0, -11) + 2.01 * gamma;
+    proxy_abs_ = std::ldexp(1.0, -25) * proxy_scale_;
+  }
+
   const scalar_t* px_;
   const scalar_t* pf_;
   int64_t n_, dx_, df_;
   at::Tensor norms_;
   const double* pn_;
+  at::Tensor proxy_;
+  double proxy_scale_ = 1.0, proxy_rel_ = 0.0, proxy_abs_ = 0.0;
 };
 
 template <typename scalar_t>
@@ -223,17 +279,33 @@ class GreedySeeder {
   // Distances of every point that may be captured to every candidate, and
   // per block the potential each candidate would remove.
   void measure_candidates(const std::vector<int64_t>& cands) {
+    std::vector<double> cand_l2(trials_), cand_l1(trials_);
+    if (space_.has_proxy()) {
+      for (int64_t t = 0; t < trials_; ++t) {
+        cand_l2[t] = std::sqrt(space_.norm(cands[t]));
+        cand_l1[t] = space_.l1(cands[t]);
+      }
+    }
     at::parallel_for(0, n_blocks_, 1, [&](int64_t lo, int64_t hi) {
       std::vector<int64_t> rows;
       std::vector<double> dots;
+      std::vector<float> estimates;
       std::vector<scalar_t> scratch;
       std::vector<const scalar_t*> ptrs;
+      std::vector<const c10::Half*> half_ptrs;
+      std::vector<const float*> cand_ptrs;
       for (int64_t b = lo; b < hi; ++b) {
         const int64_t begin = b * kBlock, end = std::min(n_, begin + kBlock);
         rows.clear();
         for (int64_t i = begin; i < end; ++i) {
-          active_[i] = d2_[i] > threshold_[owner_[i]];
-          if (active_[i]) rows.push_back(i);
+          active_[i] = 0;
+          if (d2_[i] > threshold_[owner_[i]]) rows.push_back(i);
+        }
+        if (space_.has_proxy() && !rows.empty()) {
+          estimates.resize(rows.size() * trials_);
+          space_.proxy_dots(rows.data(), static_cast<int64_t>(rows.size()), cands.data(), trials_,
+                            estimates.data(), half_ptrs, cand_ptrs);
+          keep_possible_captures(rows, cands, estimates, cand_l2, cand_l1);
         }
         double* gain = block_gain_.data() + b * trials_;
         std::fill(gain, gain + trials_, 0.0);
@@ -243,6 +315,7 @@ class GreedySeeder {
         space_.dots(rows.data(), m, cands.data(), trials_, dots.data(), scratch, ptrs);
         for (int64_t r = 0; r < m; ++r) {
           const int64_t i = rows[r];
+          active_[i] = 1;
           const double wi = static_cast<double>(w_[i]);
           double* cd = cand_d2_.data() + i * trials_;
           for (int64_t t = 0; t < trials_; ++t) {
@@ -254,6 +327,29 @@ class GreedySeeder {
         }
       }
     });
+  }
+
+  // Drops the rows that, by the proxy's error bound, no candidate brings
+  // closer than their current centre: their float32 distances could not
+  // change D^2 or any gain.
+  void keep_possible_captures(std::vector<int64_t>& rows, const std::vector<int64_t>& cands,
+                              const std::vector<float>& estimates, const std::vector<double>& cand_l2,
+                              const std::vector<double>& cand_l1) const {
+    const double scale = space_.proxy_scale();
+    size_t kept = 0;
+    for (size_t r = 0; r < rows.size(); ++r) {
+      const int64_t i = rows[r];
+      bool possible = false;
+      for (int64_t t = 0; t < trials_ && !possible; ++t) {
+        const int64_t c = cands[t];
+        const double sum = space_.norm(i) + space_.norm(c);
+        const double estimate = sum - 2.0 * scale * static_cast<double>(estimates[r * trials_ + t]);
+        const double margin = 2.0 * space_.proxy_error(i, cand_l2[t], cand_l1[t]) + 1e-12 * sum;
+        possible = i == c || estimate - margin < d2_[i];
+      }
+      if (possible) rows[kept++] = i;
+    }
+    rows.resize(kept);
   }
 
   // Block gains summed in block order: the choice does not depend on the

@@ -1,0 +1,51 @@
+"""Collects the timings and objectives of every benchmark and prints them as
+ratios against the peers measured in the same run."""
+
+from __future__ import annotations
+
+import collections
+import os
+
+import pytest
+
+RESULTS: dict = collections.defaultdict(dict)  # workload name -> method -> record
+
+
+def bench_seeds() -> list[int]:
+    """Seeds each method runs with (CLUE_BENCH_SEEDS, default 3)."""
+    return list(range(int(os.environ.get("CLUE_BENCH_SEEDS", "3"))))
+
+
+@pytest.fixture(scope="session")
+def record():
+    def _record(workload, method, seconds, inertia=None, note=""):
+        RESULTS[workload.name][method] = dict(seconds=seconds, inertia=inertia, note=note, workload=workload)
+
+    return _record
+
+
+def _table(name, methods):
+    ours = methods.get("clue_ext.select")
+    reference = methods.get("scikit-learn recipe")
+    lines = [
+        f"### {name}",
+        "",
+        "| method | seconds | time / clue_ext | weighted inertia / scikit-learn |",
+        "|---|---:|---:|---:|",
+    ]
+    for method, r in methods.items():
+        ratio = f"{r['seconds'] / ours['seconds']:.1f}x" if ours else "-"
+        quality = (f"{r['inertia'] / reference['inertia']:.4f}"
+                   if reference and r["inertia"] and reference["inertia"] else "-")
+        lines.append(f"| {method} | {r['seconds']:.3f} | {ratio} | {quality} |")
+    return "\n".join(lines)
+
+
+def pytest_terminal_summary(terminalreporter):
+    if not RESULTS:
+        return
+    terminalreporter.section("clue_ext: ratios measured in this run")
+    for name, methods in RESULTS.items():
+        w = next(iter(methods.values()))["workload"]
+        terminalreporter.write_line(f"\n{name}: N={w.n} D={w.d} B={w.budget}, seeds={bench_seeds()}")
+        terminalreporter.write_line(_table(name, methods))

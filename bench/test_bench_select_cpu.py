@@ -1,0 +1,74 @@
+"""CPU timing of CLUE selection against the original recipe (scikit-learn) and faiss-cpu.
+
+    pytest bench/test_bench_select_cpu.py --benchmark-disable-gc -s
+
+Every method runs once per seed; the table printed at the end gives the mean
+time per run as a ratio to clue_ext.select, and the mean weighted K-Means
+objective as a ratio to scikit-learn's.
+"""
+
+import numpy as np
+import pytest
+import torch
+
+import clue_ext
+from conftest import bench_seeds
+from workloads import CLIPART_SKETCH, DIGITS, TARGET, faiss_recipe, sklearn_recipe, weighted_inertia
+
+WORKLOADS = [TARGET, DIGITS, CLIPART_SKETCH]
+
+
+@pytest.fixture(scope="module", params=WORKLOADS, ids=lambda w: w.name)
+def data(request):
+    workload = request.param
+    x, p, w = workload.make()
+    return workload, x, p, w
+
+
+def per_seed(benchmark, fn):
+    """Runs fn(seed) once per seed under the benchmark; returns the results."""
+    seeds = iter(bench_seeds())
+    results = []
+
+    def setup():
+        return (next(seeds),), {}
+
+    def run(seed):
+        results.append(fn(seed))
+
+    benchmark.pedantic(run, setup=setup, rounds=len(bench_seeds()), iterations=1)
+    return results
+
+
+def test_clue_ext_select(benchmark, data, record):
+    workload, x, p, w = data
+    picks = per_seed(benchmark, lambda seed: clue_ext.select(x, p, workload.budget, seed=seed))
+    for idx in picks:
+        assert len(set(idx.tolist())) == workload.budget
+    inertia = np.mean([clue_ext.weighted_kmeans(x, w, workload.budget, seed=s).inertia for s in bench_seeds()])
+    record(workload, "clue_ext.select", benchmark.stats.stats.mean, inertia)
+
+
+def test_sklearn_recipe(benchmark, data, record):
+    workload, x, p, w = data
+    runs = per_seed(benchmark, lambda seed: sklearn_recipe(x, w, workload.budget, seed))
+    for picks, _ in runs:
+        assert len(set(picks.tolist())) == workload.budget
+    inertia = np.mean([weighted_inertia(x, w, centroids) for _, centroids in runs])
+    record(workload, "scikit-learn recipe", benchmark.stats.stats.mean, inertia)
+
+
+def test_faiss(benchmark, data, record):
+    pytest.importorskip("faiss")
+    workload, x, p, w = data
+    runs = per_seed(benchmark, lambda seed: faiss_recipe(x, w, workload.budget, seed))
+    for picks, _ in runs:
+        assert len(set(picks.tolist())) == workload.budget
+    inertia = np.mean([weighted_inertia(x, w, centroids) for _, centroids in runs])
+    record(workload, "faiss-cpu", benchmark.stats.stats.mean, inertia)
+
+
+def test_weighted_kmeans(benchmark, data, record):
+    workload, x, p, w = data
+    results = per_seed(benchmark, lambda seed: clue_ext.weighted_kmeans(x, w, workload.budget, seed=seed))
+    record(workload, "clue_ext.weighted_kmeans", benchmark.stats.stats.mean, np.mean([r.inertia for r in results]))

@@ -1,0 +1,97 @@
+"""Synthetic embedding-like workloads and the peers the benchmarks compare with.
+
+Features are a ReLU'd mixture of Gaussians (like post-ReLU penultimate CNN
+features of a many-class data set); probabilities come from random logits.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+
+import numpy as np
+import torch
+
+
+@dataclasses.dataclass(frozen=True)
+class Workload:
+    name: str
+    n: int
+    d: int
+    budget: int
+    classes: int = 10
+    mixture: int = 345
+
+    def make(self, seed: int = 0):
+        """(features float32 (n, d), probs float32 (n, classes), entropy weights float32 (n,))."""
+        rng = np.random.default_rng(seed)
+        means = rng.normal(size=(self.mixture, self.d)).astype(np.float32)
+        component = rng.integers(0, self.mixture, self.n)
+        x = means[component] + 0.5 * rng.normal(size=(self.n, self.d)).astype(np.float32)
+        np.maximum(x, 0, out=x)
+        logits = rng.normal(size=(self.n, self.classes)) * 2
+        p = np.exp(logits - logits.max(1, keepdims=True))
+        p /= p.sum(1, keepdims=True)
+        w = -(p * np.log(p)).sum(1)
+        return np.ascontiguousarray(x), p.astype(np.float32), w.astype(np.float32)
+
+
+TARGET = Workload("issue-target", 20_000, 256, 200)
+DIGITS = Workload("digits", 60_000, 500, 10)
+CLIPART_SKETCH = Workload("clipart-sketch", 48_000, 512, 500)
+
+
+def weighted_inertia(x: np.ndarray, w: np.ndarray, centroids: np.ndarray) -> float:
+    """sum_i w_i min_k ||x_i - c_k||^2, exact (clue_ext's assign recomputes the winner's distance)."""
+    from clue_ext import ops
+
+    _, sq = ops.assign(torch.from_numpy(x).double(), torch.from_numpy(np.asarray(centroids)).double())
+    return float((torch.from_numpy(w).double() * sq).sum())
+
+
+def distinct_nearest(x: np.ndarray, centroids: np.ndarray) -> np.ndarray:
+    """The original CLUE recipe's last step: nearest pool point per centroid,
+    collisions filled with the next-nearest points of the first centroids."""
+    from sklearn.metrics import pairwise_distances
+
+    dist = pairwise_distances(centroids, x)
+    order = np.argsort(dist, axis=1)
+    picks = list(dict.fromkeys(order[:, 0].tolist()))
+    rank = 1
+    while len(picks) < len(centroids):
+        for row in order[:, rank]:
+            if row not in picks and len(picks) < len(centroids):
+                picks.append(int(row))
+        rank += 1
+    return np.asarray(picks)
+
+
+def sklearn_recipe(x, w, budget, seed):
+    """CLUE as the authors' code runs it: KMeans(B).fit(x, sample_weight=w), then nearest points."""
+    from sklearn.cluster import KMeans
+
+    km = KMeans(budget, n_init=1, random_state=seed).fit(x, sample_weight=w)
+    return distinct_nearest(x, km.cluster_centers_), km.cluster_centers_
+
+
+def faiss_recipe(x, w, budget, seed):
+    """faiss-cpu's weighted K-Means (random init, 25 iterations) and a flat index for the nearest points."""
+    import faiss
+
+    km = faiss.Kmeans(x.shape[1], budget, seed=seed)
+    km.train(x, weights=w)
+    index = faiss.IndexFlatL2(x.shape[1])
+    index.add(x)
+    _, nearest = index.search(km.centroids, min(budget + 1, len(x)))
+    picks = list(dict.fromkeys(nearest[:, 0].tolist()))
+    for column in nearest.T[1:]:
+        for row in column:
+            if len(picks) < budget and int(row) not in picks:
+                picks.append(int(row))
+    return np.asarray(picks[:budget]), km.centroids
+
+
+def timed(fn, *args):
+    start = time.perf_counter()
+    out = fn(*args)
+    return out, time.perf_counter() - start
