@@ -9,22 +9,26 @@ import numpy as np
 LUMA_WEIGHTS = np.array([0.299, 0.587, 0.114])
 
 
-def to_channels(rgb: np.ndarray, channels: int) -> np.ndarray:
-    """Convert float RGB images ``(N, 3, H, W)`` in 0..1 to uint8 with ``channels`` channels.
+def colours_to_channels(rgb: np.ndarray, channels: int) -> np.ndarray:
+    """Express RGB colours ``(N, 3)`` in a shift's channel space: ``(N, channels)``.
 
-    One channel means luminance; three means the RGB itself. Every benchmark
-    routes its colour through here so both domains of a shift are converted the
-    same way.
+    One channel means luminance, three the RGB itself. Luminance is linear in
+    RGB, so converting the two colours of a blend gives exactly the luminance of
+    the blended RGB image, without ever building that image.
     """
-    if rgb.ndim != 4 or rgb.shape[1] != 3:
-        raise ValueError(f"rgb must have shape (N, 3, H, W), got {rgb.shape}")
+    rgb = np.asarray(rgb)
+    if rgb.ndim != 2 or rgb.shape[1] != 3:
+        raise ValueError(f"rgb must have shape (N, 3), got {rgb.shape}")
     if channels == 1:
-        image = np.tensordot(LUMA_WEIGHTS, rgb, axes=([0], [1]))[:, None]
-    elif channels == 3:
-        image = rgb
-    else:
-        raise ValueError(f"channels must be 1 or 3, got {channels}")
-    return np.rint(np.clip(image, 0.0, 1.0) * 255.0).astype(np.uint8)
+        return (rgb @ LUMA_WEIGHTS)[:, None].astype(rgb.dtype)
+    if channels == 3:
+        return rgb
+    raise ValueError(f"channels must be 1 or 3, got {channels}")
+
+
+def to_uint8(images: np.ndarray) -> np.ndarray:
+    """Float images in 0..1 to uint8 0..255 (clipped, rounded)."""
+    return np.rint(np.clip(images, 0.0, 1.0) * 255.0).astype(np.uint8)
 
 
 def grey_to_rgb(grey: np.ndarray) -> np.ndarray:
