@@ -281,7 +281,7 @@ class DAMethod(abc.ABC):
                     for key, value in means.items():
                         history[key].append(value)
                     bar.set_postfix(loss=f"{means['loss']:.4f}")
-                    logger.info(
+                    logger.debug(
                         "%s %s #%d epoch %d/%d: %s",
                         self.name, stage, call_index, epoch + 1, epochs,
                         ", ".join(f"{k}={v:.4f}" for k, v in means.items()),
@@ -292,6 +292,11 @@ class DAMethod(abc.ABC):
                 model.train(was_training)
                 for module in extra_modules:
                     module.eval()
+        logger.info(
+            "%s %s #%d done: %s",
+            self.name, stage, call_index,
+            ", ".join(f"{k} {v[0]:.4f} -> {v[-1]:.4f}" for k, v in history.items()),
+        )
         return dict(history)
 
 
