@@ -112,8 +112,8 @@ class DAMethod(abc.ABC):
         (moving it to ``device``) and returns per-epoch mean losses.
         """
         check_epochs(epochs)
-        _require_dataset("source_train", source_train)
-        _require_dataset("target_unlabeled", target_unlabeled)
+        require_dataset("source_train", source_train)
+        require_dataset("target_unlabeled", target_unlabeled)
         h = self.hparams
         weights = LossWeights(
             src=h.uda_src_weight,
@@ -184,8 +184,8 @@ class DAMethod(abc.ABC):
         Default: labeled source and unlabeled target are required; labeled
         target is optional (a round with no labels yet trains without it).
         """
-        _require_dataset("source_train", source_train)
-        _require_dataset("target_unlabeled", target_unlabeled)
+        require_dataset("source_train", source_train)
+        require_dataset("target_unlabeled", target_unlabeled)
         if target_labeled is None or len(target_labeled) == 0:
             logger.warning("%s.train_round got no labeled target data; training without target labels", self.name)
             target_labeled = None
@@ -314,7 +314,7 @@ def _next_batch(streams: dict, device: torch.device) -> Batch:
     return Batch(source=labeled("source"), target=labeled("target_labeled"), unlabeled=unlabeled)
 
 
-def _require_dataset(name: str, dataset) -> None:
+def require_dataset(name: str, dataset) -> None:
     if dataset is None:
         raise ValueError(f"{name} is required by this DA method, got None")
     if not hasattr(dataset, "__getitem__") or not hasattr(dataset, "__len__"):

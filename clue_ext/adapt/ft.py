@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from .base import DAMethod, RoundData, _require_dataset, supervised_terms
+from .base import DAMethod, RoundData, require_dataset, supervised_terms
 from .hparams import check_epochs
 
 logger = logging.getLogger(__name__)
@@ -31,9 +31,9 @@ class FineTune(DAMethod):
         return {"loss": []}
 
     def _round_data(self, source_train, target_labeled, target_unlabeled) -> RoundData:
-        _require_dataset("target_labeled", target_labeled)
+        require_dataset("target_labeled", target_labeled)
         if self.hparams.use_source:
-            _require_dataset("source_train", source_train)
+            require_dataset("source_train", source_train)
             return RoundData(source_train, target_labeled, None)
         return RoundData(None, target_labeled, None)
 
