@@ -134,8 +134,16 @@ def run_kmeans(
 
 def lloyd(backend: ModuleType, x: torch.Tensor, w: torch.Tensor, centroids: torch.Tensor, *,
           max_iter: int, tol: float) -> KMeansResult:
-    """Lloyd iterations from `centroids` until scikit-learn's stopping rules hold."""
+    """Lloyd iterations from `centroids` until scikit-learn's stopping rules hold.
+
+    Runs the backend's fused `lloyd` op where it has a kernel for x's device,
+    and otherwise the same loop here, on its assign and centroid_update ops.
+    """
     tol_abs = float(x.var(dim=0, unbiased=False).mean()) * tol if tol > 0 else 0.0
+    if hasattr(backend, "lloyd") and backend.has_kernel("lloyd", x.device):
+        centroids, labels, sq_dists, n_iter = backend.lloyd(x, w, centroids, max_iter, tol_abs)
+        inertia = float((w.double() * sq_dists.double()).sum())
+        return KMeansResult(centroids, labels, inertia, int(n_iter))
     labels_old = None
     labels = None
     n_iter = 0

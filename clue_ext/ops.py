@@ -41,6 +41,19 @@ def centroid_update(
     return _ops.centroid_update(x, weights, labels, centroids)
 
 
+def lloyd(
+    x: torch.Tensor, weights: torch.Tensor, centroids: torch.Tensor, max_iter: int, tol: float
+) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(centroids, labels, squared distances, n_iter) of weighted Lloyd iterations; tol is absolute."""
+    return _ops.lloyd(x, weights, centroids, max_iter, tol)
+
+
+def has_kernel(op: str, device: torch.device) -> bool:
+    """Whether clue_ext::<op> has a kernel for tensors on `device`."""
+    key = "CUDA" if torch.device(device).type == "cuda" else "CPU"
+    return torch._C._dispatch_has_kernel_for_dispatch_key(f"clue_ext::{op}", key)
+
+
 def nearest_points(
     x: torch.Tensor, centroids: torch.Tensor, exclude: Optional[torch.Tensor] = None
 ) -> torch.Tensor:
@@ -66,6 +79,13 @@ def _assign_fake(x, centroids):
 @torch.library.register_fake("clue_ext::centroid_update")
 def _centroid_update_fake(x, weights, labels, centroids):
     return centroids.new_empty(centroids.shape), centroids.new_empty((centroids.shape[0],), dtype=torch.float64)
+
+
+@torch.library.register_fake("clue_ext::lloyd")
+def _lloyd_fake(x, weights, centroids, max_iter, tol):
+    n = x.shape[0]
+    return (centroids.new_empty(centroids.shape), x.new_empty((n,), dtype=torch.long), x.new_empty((n,)),
+            x.new_empty((), dtype=torch.long))
 
 
 @torch.library.register_fake("clue_ext::nearest_points")

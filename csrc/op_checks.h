@@ -73,6 +73,17 @@ inline void check_update_args(const at::Tensor& x, const at::Tensor& weights,
   CLUE_CHECK_ROWS(labels, x.size(0), "labels");
 }
 
+inline void check_lloyd_args(const at::Tensor& x, const at::Tensor& weights,
+                             const at::Tensor& centroids, int64_t max_iter, double tol) {
+  check_points(x);
+  check_weights(x, weights);
+  check_centroids(x, centroids);
+  TORCH_CHECK_VALUE(centroids.size(0) <= x.size(0), "centroids must have at most ", x.size(0),
+                    " rows (one per point), got ", centroids.size(0));
+  TORCH_CHECK_VALUE(max_iter >= 0, "max_iter must be >= 0, got ", max_iter);
+  TORCH_CHECK_VALUE(tol >= 0.0, "tol must be >= 0, got ", tol);
+}
+
 inline void check_nearest_args(const at::Tensor& x, const at::Tensor& centroids,
                                const std::optional<at::Tensor>& exclude) {
   check_points(x);

@@ -250,5 +250,62 @@ def test_ops_pass_opcheck(device, rng):
         (torch.ops.clue_ext.centroid_update.default, (x, w, labels, c)),
         (torch.ops.clue_ext.nearest_points.default, (x, c, None)),
     ]
+    if device == "cpu":
+        cases.append((torch.ops.clue_ext.lloyd.default, (x, w, c, 5, 0.0)))
     for op, args in cases:
         torch.library.opcheck(op, args)
+
+
+# --- Lloyd -----------------------------------------------------------------------------
+
+
+def python_lloyd(x, w, c, max_iter):
+    """The loop of kmeans.lloyd on the reference's assign and centroid_update."""
+    from clue_ext.kmeans import lloyd
+
+    return lloyd(reference, x, w, c, max_iter=max_iter, tol=0.0)
+
+
+@pytest.mark.parametrize("k", [5, 8, 30, 120])
+def test_lloyd_matches_the_loop_on_reference_ops(k, rng):
+    # k <= 8 keeps every centroid in each point's list; larger k exercises
+    # the lists, their bounds and the GEMM refresh of stale points.
+    x = blobs(3000, 20, 12, rng, torch.float64, spread=1.0)
+    w = torch.rand(3000, generator=rng, dtype=torch.float64)
+    c = x[torch.randperm(3000, generator=rng)[:k]].clone()
+    got_c, got_labels, got_sq, n_iter = ops.lloyd(x, w, c, 100, 0.0)
+    want = python_lloyd(x, w, c, 100)
+    assert torch.equal(got_labels, want.labels)
+    assert int(n_iter) == want.n_iter
+    assert torch.allclose(got_c, want.centroids, rtol=1e-10, atol=1e-12)
+    assert torch.allclose(got_sq, reference.assign(x, got_c)[1], rtol=1e-10, atol=1e-10)
+
+
+def test_lloyd_float32_agrees_with_float64(rng):
+    x = blobs(4000, 16, 20, rng, torch.float64, spread=0.5)
+    w = torch.rand(4000, generator=rng, dtype=torch.float64)
+    c = x[:60].clone()
+    c64, l64, _, _ = ops.lloyd(x, w, c, 50, 0.0)
+    c32, l32, _, _ = ops.lloyd(x.float(), w.float(), c.float(), 50, 0.0)
+    assert (l32 == l64).float().mean() > 0.999
+    assert torch.allclose(c32.double(), c64, atol=1e-4)
+
+
+def test_lloyd_stops_on_tolerance_and_max_iter(rng):
+    x = blobs(2000, 8, 5, rng, torch.float64)
+    w = torch.ones(2000, dtype=torch.float64)
+    c = x[:40].clone()
+    _, _, _, n_full = ops.lloyd(x, w, c, 300, 0.0)
+    _, _, _, n_tol = ops.lloyd(x, w, c, 300, 1e6)
+    _, labels, sq, n_two = ops.lloyd(x, w, c, 2, 0.0)
+    assert int(n_tol) == 1 and int(n_two) == 2 and int(n_full) > 2
+    # After stopping early the labels still describe the returned centroids.
+    assert torch.allclose(sq, reference.assign(x, ops.lloyd(x, w, c, 2, 0.0)[0])[1])
+
+
+def test_lloyd_rejects_bad_arguments():
+    x = torch.randn(10, 3)
+    with pytest.raises(ValueError, match="max_iter must be >= 0"):
+        ops.lloyd(x, torch.ones(10), x[:2], -1, 0.0)
+    with pytest.raises(ValueError, match="centroids must have at most 10 rows"):
+        ops.lloyd(x, torch.ones(10), torch.randn(11, 3), 5, 0.0)
