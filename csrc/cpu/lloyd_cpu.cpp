@@ -1,12 +1,17 @@
-// Weighted Lloyd iterations with per-point candidate lists.
+// Weighted Lloyd iterations with per-point candidate lists and bounds.
 //
 // After a full pass (GEMM against every centroid) each point keeps its
 // kListSize nearest centroids and a lower bound on its distance to all the
-// others (the next distance). Centroids then drift a little per iteration:
-// the bound drops by the largest drift, and a point whose nearest listed
-// centroid is still strictly inside the bound keeps an exact answer from its
-// short list alone. Only points that fail the test go back to a GEMM. With
-// few centroids the lists hold them all and no bound is needed.
+// others (the next distance). Centroids then drift a little per iteration,
+// and bounds move by the drifts (triangle inequality):
+// - a point whose upper bound to its own centroid stays below its lower bound
+//   to every other centroid keeps its label without reading its features
+//   (Hamerly's test);
+// - otherwise its listed centroids are measured, and if the nearest of them
+//   is still strictly inside the bound on the unlisted ones, that is exact;
+// - only the rest go back to a GEMM against all centroids.
+// Centroids are recomputed only for clusters whose members changed; the
+// others would come out bitwise the same.
 
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
@@ -47,17 +52,20 @@ class Lloyd {
         m_(std::min(k, kListSize)),
         lists_(n_ * m_),
         bound_(n_, -1.0),
+        upper_(n_, 0.0),
+        second_(n_, 0.0),
         d2_(n_),
         x_norms_(cpu::row_sq_norms(x)) {}
 
-  // One assignment against `c`: labels (and each point's list and bound)
-  // updated, d2_ holding the expanded squared distance to the label.
-  void assign(const at::Tensor& c, double drift, int64_t* labels) {
+  // One assignment against `c`, whose rows moved by `drift` (per centroid)
+  // since the last one: labels (and each point's list and bounds) updated.
+  void assign(const at::Tensor& c, const std::vector<double>& drift, int64_t* labels) {
     const at::Tensor c_norms_t = cpu::row_sq_norms(c);
     const double* c_norms = c_norms_t.data_ptr<double>();
     const double* xn = x_norms_.data_ptr<double>();
     const scalar_t* pc = c.data_ptr<scalar_t>();
     const double slack = bound_slack<scalar_t>();
+    const double max_drift = drift.empty() ? 0.0 : *std::max_element(drift.begin(), drift.end());
     const int64_t n_blocks = (n_ + cpu::kRowChunk - 1) / cpu::kRowChunk;
     at::parallel_for(0, n_blocks, 1, [&](int64_t lo, int64_t hi) {
       std::vector<int64_t> stale;
@@ -73,30 +81,11 @@ class Lloyd {
             stale.push_back(i);
             continue;
           }
-          int32_t* list = lists_.data() + i * m_;
-          row_ptr[0] = px_ + i * d_;
-          for (int64_t t = 0; t < m_; ++t) vec_ptrs[t] = pc + list[t] * d_;
-          cpu::small_dots(row_ptr.data(), 1, vec_ptrs.data(), m_, d_, dots.data(), m_);
-          double best = std::numeric_limits<double>::infinity();
-          int32_t best_c = list[0];
-          for (int64_t t = 0; t < m_; ++t) {
-            const double v = std::max(0.0, xn[i] + c_norms[list[t]] - 2.0 * static_cast<double>(dots[t]));
-            if (v < best || (v == best && list[t] < best_c)) {
-              best = v;
-              best_c = list[t];
-            }
-          }
-          if (m_ < k_) {
-            // Every centroid outside the list is at least bound_ away.
-            bound_[i] = std::max(0.0, bound_[i] - drift);
-            const double reach = bound_[i] * bound_[i];
-            if (!(best + slack * (xn[i] + best + reach) < reach)) {
-              stale.push_back(i);
-              continue;
-            }
-          }
-          labels[i] = best_c;
-          d2_[i] = best;
+          bound_[i] = std::max(0.0, bound_[i] - max_drift);
+          second_[i] = std::max(0.0, second_[i] - max_drift);
+          upper_[i] += drift[labels[i]];
+          if (upper_[i] * (1.0 + slack) < second_[i]) continue;  // label stands
+          if (!measure_list(i, pc, c_norms, xn[i], slack, row_ptr, vec_ptrs, dots, labels)) stale.push_back(i);
         }
         refresh(stale, c, c_norms, gathered, tile, labels);
       }
@@ -115,6 +104,36 @@ class Lloyd {
   const std::vector<double>& sq_dists() const { return d2_; }
 
  private:
+  // Measures point i against its listed centroids. Returns false when an
+  // unlisted centroid might be nearer (the point needs a full pass).
+  bool measure_list(int64_t i, const scalar_t* pc, const double* c_norms, double x_norm, double slack,
+                    std::vector<const scalar_t*>& row_ptr, std::vector<const scalar_t*>& vec_ptrs,
+                    std::vector<scalar_t>& dots, int64_t* labels) {
+    const int32_t* list = lists_.data() + i * m_;
+    row_ptr[0] = px_ + i * d_;
+    for (int64_t t = 0; t < m_; ++t) vec_ptrs[t] = pc + list[t] * d_;
+    cpu::small_dots(row_ptr.data(), 1, vec_ptrs.data(), m_, d_, dots.data(), m_);
+    std::pair<double, int32_t> best{std::numeric_limits<double>::infinity(), 0}, next = best;
+    for (int64_t t = 0; t < m_; ++t) {
+      const std::pair<double, int32_t> v{
+          std::max(0.0, x_norm + c_norms[list[t]] - 2.0 * static_cast<double>(dots[t])), list[t]};
+      if (v < best) {
+        next = best;
+        best = v;
+      } else if (v < next) {
+        next = v;
+      }
+    }
+    // Every centroid outside the list is at least bound_ away.
+    const double reach = bound_[i] * bound_[i];
+    if (m_ < k_ && !(best.first + slack * (x_norm + best.first + reach) < reach)) return false;
+    labels[i] = best.second;
+    d2_[i] = best.first;
+    upper_[i] = std::sqrt(best.first);
+    second_[i] = std::min(bound_[i], std::sqrt(next.first));
+    return true;
+  }
+
   // Full distances of the `stale` points to every centroid: a new list (the
   // m nearest, by (distance, index)) and bound (the next distance).
   void refresh(const std::vector<int64_t>& stale, const at::Tensor& c, const double* c_norms,
@@ -144,6 +163,8 @@ class Lloyd {
       bound_[i] = m_ < k_ ? std::sqrt(nearest[m_].first) : std::numeric_limits<double>::infinity();
       labels[i] = nearest[0].second;
       d2_[i] = nearest[0].first;
+      upper_[i] = std::sqrt(nearest[0].first);
+      second_[i] = k_ > 1 ? std::sqrt(nearest[1].first) : std::numeric_limits<double>::infinity();
     }
   }
 
@@ -153,7 +174,9 @@ class Lloyd {
   const int64_t n_, d_, k_, m_;
   std::vector<int32_t> lists_;  // (n, m) nearest centroids, nearest first
   std::vector<double> bound_;   // distance below which no unlisted centroid lies; < 0: none yet
-  std::vector<double> d2_;      // expanded squared distance to the label
+  std::vector<double> upper_;   // bound above the distance to the label's centroid
+  std::vector<double> second_;  // distance below which no centroid but the label's lies
+  std::vector<double> d2_;      // expanded squared distance to the label (stale when skipped)
   at::Tensor x_norms_;
 };
 
@@ -178,6 +201,15 @@ bool relocate_empty(const at::Tensor& x, const scalar_t* w, const std::vector<do
   return true;
 }
 
+// Flags the clusters whose members differ between two labelings.
+void mark_changed(const int64_t* now, const int64_t* before, int64_t n, std::vector<char>& touched) {
+  for (int64_t i = 0; i < n; ++i) {
+    if (now[i] == before[i]) continue;
+    touched[now[i]] = 1;
+    if (before[i] >= 0) touched[before[i]] = 1;
+  }
+}
+
 template <typename scalar_t>
 std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> run_lloyd(const at::Tensor& x, const at::Tensor& w,
                                                                      at::Tensor c, int64_t max_iter, double tol) {
@@ -185,23 +217,33 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> run_lloyd(const at::T
   Lloyd<scalar_t> state(x, w, k);
   at::Tensor labels = at::empty({n}, x.options().dtype(at::kLong));
   at::Tensor previous = at::full({n}, -1, x.options().dtype(at::kLong));
-  at::Tensor cluster_w = at::empty({k}, x.options().dtype(at::kDouble));
+  at::Tensor cluster_w = at::zeros({k}, x.options().dtype(at::kDouble));
   int64_t* pl = labels.data_ptr<int64_t>();
-  double drift = 0.0;
+  int64_t* pp = previous.data_ptr<int64_t>();
+  std::vector<double> drift(k, 0.0);
+  std::vector<char> touched(k);
   bool settled = false;  // labels unchanged: the centroids are their means
+  bool means_current = false;  // c holds the means of `previous` (no relocation since)
   int64_t iter = 0;
   while (iter < max_iter) {
     ++iter;
     state.assign(c, drift, pl);
+    std::fill(touched.begin(), touched.end(), means_current ? 0 : 1);
+    if (means_current) mark_changed(pl, pp, n, touched);
     at::Tensor next = at::empty_like(c);
-    cpu::weighted_means<scalar_t>(x, w, pl, c, next, cluster_w.data_ptr<double>());
-    bool relocated = relocate_empty<scalar_t>(x, w.data_ptr<scalar_t>(), state.sq_dists(),
-                                              cluster_w.data_ptr<double>(), next);
+    cpu::weighted_means<scalar_t>(x, w, pl, c, next, cluster_w.data_ptr<double>(), touched.data());
+    means_current = true;
+    if (relocate_empty<scalar_t>(x, w.data_ptr<scalar_t>(), state.sq_dists(), cluster_w.data_ptr<double>(), next))
+      means_current = false;
     const at::Tensor shift = (next.to(at::kDouble) - c.to(at::kDouble)).pow(2).sum(1);
-    drift = std::sqrt(shift.max().item<double>());
-    const double total_shift = shift.sum().item<double>();
+    const double* ps = shift.data_ptr<double>();
+    double total_shift = 0.0;
+    for (int64_t j = 0; j < k; ++j) {
+      drift[j] = std::sqrt(ps[j]);
+      total_shift += ps[j];
+    }
     c = next;
-    if (relocated) {
+    if (!means_current) {
       previous.copy_(labels);
       continue;
     }
