@@ -18,6 +18,7 @@
 #include <torch/library.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <limits>
 #include <vector>
@@ -67,6 +68,7 @@ class Lloyd {
     const double slack = bound_slack<scalar_t>();
     const double max_drift = drift.empty() ? 0.0 : *std::max_element(drift.begin(), drift.end());
     const int64_t n_blocks = (n_ + cpu::kRowChunk - 1) / cpu::kRowChunk;
+    std::atomic<int64_t> listed_ok{0}, listed_stale{0};
     at::parallel_for(0, n_blocks, 1, [&](int64_t lo, int64_t hi) {
       std::vector<int64_t> stale;
       std::vector<const scalar_t*> row_ptr(1), vec_ptrs(m_);
@@ -85,11 +87,21 @@ class Lloyd {
           second_[i] = std::max(0.0, second_[i] - max_drift);
           upper_[i] += drift[labels[i]];
           if (upper_[i] * (1.0 + slack) < second_[i]) continue;  // label stands
-          if (!measure_list(i, pc, c_norms, xn[i], slack, row_ptr, vec_ptrs, dots, labels)) stale.push_back(i);
+          // Every 8th point measures its list anyway, to tell when lists pay again.
+          const bool try_list = lists_pay || i % 8 == 0;
+          if (try_list && measure_list(i, pc, c_norms, xn[i], slack, row_ptr, vec_ptrs, dots, labels)) {
+            listed_ok.fetch_add(1, std::memory_order_relaxed);
+            continue;
+          }
+          if (try_list) listed_stale.fetch_add(1, std::memory_order_relaxed);
+          stale.push_back(i);
         }
         refresh(stale, c, c_norms, gathered, tile, labels);
       }
     });
+    // While centroids move a lot, most lists fail their bound and measuring
+    // them first only adds work: go straight to the GEMM until they hold.
+    lists_pay = 2 * listed_ok.load() >= listed_stale.load();
   }
 
   // Exact squared distance of each point to its centroid.
@@ -146,28 +158,36 @@ class Lloyd {
     cpu::dot_tile(gathered.narrow(0, 0, count), c, t);
     const scalar_t* pt = t.data_ptr<scalar_t>();
     const double* xn = x_norms_.data_ptr<double>();
-    std::vector<std::pair<double, int32_t>> nearest;
+    const int64_t keep = m_ + (m_ < k_ ? 1 : 0);
+    double near_d[kListSize + 1];
+    int32_t near_j[kListSize + 1];
     for (int64_t r = 0; r < count; ++r) {
       const int64_t i = stale[r];
-      nearest.clear();
-      const size_t keep = static_cast<size_t>(m_ + (m_ < k_ ? 1 : 0));
+      // The `keep` smallest (distance, index), sorted. Centroids come in
+      // index order, so an equal distance never displaces an earlier one.
+      int64_t filled = 0;
       for (int64_t j = 0; j < k_; ++j) {
-        const std::pair<double, int32_t> cand{
-            std::max(0.0, xn[i] + c_norms[j] - 2.0 * static_cast<double>(pt[r * k_ + j])), static_cast<int32_t>(j)};
-        if (nearest.size() == keep && !(cand < nearest.back())) continue;
-        nearest.insert(std::upper_bound(nearest.begin(), nearest.end(), cand), cand);
-        if (nearest.size() > keep) nearest.pop_back();
+        const double v = std::max(0.0, xn[i] + c_norms[j] - 2.0 * static_cast<double>(pt[r * k_ + j]));
+        if (filled == keep && !(v < near_d[keep - 1])) continue;
+        int64_t pos = filled < keep ? filled++ : keep - 1;
+        for (; pos > 0 && v < near_d[pos - 1]; --pos) {
+          near_d[pos] = near_d[pos - 1];
+          near_j[pos] = near_j[pos - 1];
+        }
+        near_d[pos] = v;
+        near_j[pos] = static_cast<int32_t>(j);
       }
       int32_t* list = lists_.data() + i * m_;
-      for (int64_t t = 0; t < m_; ++t) list[t] = nearest[t].second;
-      bound_[i] = m_ < k_ ? std::sqrt(nearest[m_].first) : std::numeric_limits<double>::infinity();
-      labels[i] = nearest[0].second;
-      d2_[i] = nearest[0].first;
-      upper_[i] = std::sqrt(nearest[0].first);
-      second_[i] = k_ > 1 ? std::sqrt(nearest[1].first) : std::numeric_limits<double>::infinity();
+      for (int64_t q = 0; q < m_; ++q) list[q] = near_j[q];
+      bound_[i] = m_ < k_ ? std::sqrt(near_d[m_]) : std::numeric_limits<double>::infinity();
+      labels[i] = near_j[0];
+      d2_[i] = near_d[0];
+      upper_[i] = std::sqrt(near_d[0]);
+      second_[i] = k_ > 1 ? std::sqrt(near_d[1]) : std::numeric_limits<double>::infinity();
     }
   }
 
+  bool lists_pay = true;
   const at::Tensor& x_;
   const scalar_t* px_;
   const scalar_t* pw_;
