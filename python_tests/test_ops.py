@@ -48,6 +48,19 @@ def test_seed_with_factor_matches_explicit_outer_products(device, rng):
     assert got.tolist() == ops.kmeanspp_seed(explicit, w, k, u, trials).tolist()
 
 
+def test_seed_half_precision_filter_changes_no_pick(rng):
+    # float32 seeding measures points on a half-precision copy first. Seeding
+    # the same points as outer products with a column of ones takes the plain
+    # float32 path (no copy, same products), so the picks must be identical.
+    for n, d, k, spread in [(4000, 64, 60, 0.3), (3000, 300, 40, 2.0), (2000, 7, 120, 0.05)]:
+        x = blobs(n, d, 25, rng, torch.float32, spread=spread) * 1000.0
+        w = torch.rand(n, generator=rng)
+        u = draw_uniforms(1 + (k - 1) * 6, n)
+        filtered = ops.kmeanspp_seed(x, w, k, u, 6)
+        plain = ops.kmeanspp_seed(x, w, k, u, 6, torch.ones(n, 1))
+        assert filtered.tolist() == plain.tolist()
+
+
 def test_seed_never_repeats_an_index_with_duplicate_rows(device):
     # 5 distinct points, each repeated 8 times, and k larger than 5.
     base = torch.arange(5, dtype=torch.float64)[:, None] * torch.ones(1, 3, dtype=torch.float64)
