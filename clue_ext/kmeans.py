@@ -24,12 +24,14 @@ class KMeansResult(NamedTuple):
     labels: (N,) int64 cluster of each point.
     inertia: sum of w * squared distance of each point to its centre (float).
     n_iter: Lloyd iterations run.
+    sq_dists: (N,) squared distance of each point to its centre.
     """
 
     centroids: torch.Tensor
     labels: torch.Tensor
     inertia: float
     n_iter: int
+    sq_dists: torch.Tensor
 
 
 def default_local_trials(k: int) -> int:
@@ -143,7 +145,7 @@ def lloyd(backend: ModuleType, x: torch.Tensor, w: torch.Tensor, centroids: torc
     if hasattr(backend, "lloyd") and backend.has_kernel("lloyd", x.device):
         centroids, labels, sq_dists, n_iter = backend.lloyd(x, w, centroids, max_iter, tol_abs)
         inertia = float((w.double() * sq_dists.double()).sum())
-        return KMeansResult(centroids, labels, inertia, int(n_iter))
+        return KMeansResult(centroids, labels, inertia, int(n_iter), sq_dists)
     labels_old = None
     labels = None
     n_iter = 0
@@ -172,7 +174,7 @@ def lloyd(backend: ModuleType, x: torch.Tensor, w: torch.Tensor, centroids: torc
         # The labels must describe the final centroids.
         labels, sq_dists = backend.assign(x, centroids)
     inertia = float((w.double() * sq_dists.double()).sum())
-    return KMeansResult(centroids, labels, inertia, n_iter)
+    return KMeansResult(centroids, labels, inertia, n_iter, sq_dists)
 
 
 def relocate_empty_clusters(

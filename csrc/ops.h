@@ -117,14 +117,23 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> lloyd(
 //   x           (N, D) points.
 //   centroids   (K, D).
 //   exclude     optional bool (N,) mask of points that may not be returned.
+//   labels, sq_dists  optional, together: an assignment of x to these very
+//               centroids (int64 nearest centroid and its exact squared
+//               distance, as assign or lloyd return). They change no result
+//               but let the op measure only the points that could beat a
+//               centroid's own points: a point is never nearer to another
+//               centroid than to its own.
 // Requires K <= N - (number of excluded points).
 // Centroids are served in order: centroid j gets its nearest point (by
 // (distance, index)) that is neither excluded nor taken by centroids 0..j-1.
+// Distances within rounding of each other may rank either way.
 // Returns int64 (K,) distinct indices into x.
 at::Tensor nearest_points(
     const at::Tensor& x,
     const at::Tensor& centroids,
-    const std::optional<at::Tensor>& exclude);
+    const std::optional<at::Tensor>& exclude,
+    const std::optional<at::Tensor>& labels,
+    const std::optional<at::Tensor>& sq_dists);
 
 // JSON describing the build: whether CUDA kernels were compiled, for which
 // architectures, against which torch and CUDA versions.

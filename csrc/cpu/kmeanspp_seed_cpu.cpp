@@ -230,8 +230,11 @@ class GreedySeeder {
       double run = block_start_[b];
       const int64_t end = std::min(n_, (b + 1) * kBlock);
       for (int64_t i = b * kBlock; i < end; ++i) {
-        run += mass(i);
-        if (run > target) return i;
+        const double m = mass(i);
+        run += m;
+        // Block starts and running sums round differently: a block may
+        // open already past the target, and its first points carry no mass.
+        if (m > 0.0 && run > target) return i;
       }
     }
     // target rounded up to the total: the last point with mass.
