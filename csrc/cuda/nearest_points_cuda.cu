@@ -39,20 +39,23 @@ struct ShortList {
     }
   }
 
+  // The new pair replaces the last entry and bubbles up to its place:
+  // no early exit, so the arrays stay in registers.
   __device__ __forceinline__ void offer(double v, int64_t idx) {
     if (!cuda::before(v, idx, d[kShortList - 1], i[kShortList - 1])) return;
+    d[kShortList - 1] = v;
+    i[kShortList - 1] = idx;
 #pragma unroll
     for (int l = kShortList - 1; l > 0; --l) {
-      if (!cuda::before(v, idx, d[l - 1], i[l - 1])) {
-        d[l] = v;
-        i[l] = idx;
-        return;
+      if (cuda::before(d[l], i[l], d[l - 1], i[l - 1])) {
+        const double td = d[l];
+        const int64_t ti = i[l];
+        d[l] = d[l - 1];
+        i[l] = i[l - 1];
+        d[l - 1] = td;
+        i[l - 1] = ti;
       }
-      d[l] = d[l - 1];
-      i[l] = i[l - 1];
     }
-    d[0] = v;
-    i[0] = idx;
   }
 
   __device__ __forceinline__ void load(Span<const double> ds, Span<const int64_t> is, int64_t at) {
