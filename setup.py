@@ -46,7 +46,8 @@ def _cuda_home_from_nvcc():
     match = re.search(r"^#\$ TOP=(.+)$", out.stderr + out.stdout, re.MULTILINE)
     if match is None:
         return None
-    return os.path.realpath(os.path.join(match.group(1).strip(), ".."))
+    # TOP is the toolkit root itself (e.g. /usr/local/cuda-13.0/bin/..).
+    return os.path.realpath(match.group(1).strip())
 
 
 def _resolve_cuda_home():

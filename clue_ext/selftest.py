@@ -314,12 +314,13 @@ def run_checks(cand: Backend, oracle: Backend) -> List[Outcome]:
 # --- benchmark -----------------------------------------------------------------------
 
 
-def embedding_like(n: int, d: int, classes: int = 10, seed: int = 0):
-    """ReLU'd Gaussian mixture features (float32) and softmax probabilities."""
-    g = torch.Generator().manual_seed(seed)
-    centres = torch.randn(64, d, generator=g)
-    x = torch.relu(centres[torch.randint(0, 64, (n,), generator=g)] + 0.5 * torch.randn(n, d, generator=g))
-    probs = torch.softmax(2.0 * torch.randn(n, classes, generator=g), dim=1)
+def embedding_like(n: int, d: int, classes: int = 10, seed: int = 0, device="cpu"):
+    """ReLU'd Gaussian mixture features (float32) and softmax probabilities, made on `device`."""
+    g = torch.Generator(device=device).manual_seed(seed)
+    centres = torch.randn(64, d, generator=g, device=device)
+    labels = torch.randint(0, 64, (n,), generator=g, device=device)
+    x = torch.relu(centres[labels] + 0.5 * torch.randn(n, d, generator=g, device=device))
+    probs = torch.softmax(2.0 * torch.randn(n, classes, generator=g, device=device), dim=1)
     return x, probs
 
 

@@ -50,6 +50,13 @@ def test_build_info_names_the_compiled_archs():
         assert all(arch.strip() for arch in info["cuda_archs"].split(";")), info
 
 
+@pytest.mark.parametrize("op", ["kmeanspp_seed", "assign", "centroid_update", "nearest_points"])
+def test_cuda_kernels_are_registered_when_built(op):
+    """Needs no GPU: a CUDA build registers a CUDA kernel for every op."""
+    has_cuda = torch._C._dispatch_has_kernel_for_dispatch_key(f"clue_ext::{op}", "CUDA")
+    assert has_cuda == clue_ext.build_info()["cuda"]
+
+
 # --- several tiles and row blocks ---------------------------------------------------
 
 
