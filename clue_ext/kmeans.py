@@ -138,14 +138,21 @@ def lloyd(backend: ModuleType, x: torch.Tensor, w: torch.Tensor, centroids: torc
           max_iter: int, tol: float) -> KMeansResult:
     """Lloyd iterations from `centroids` until scikit-learn's stopping rules hold.
 
-    Runs the backend's fused `lloyd` op where it has a kernel for x's device,
-    and otherwise the same loop here, on its assign and centroid_update ops.
+    `tol` is relative to the mean per-feature variance of x, as in scikit-learn.
     """
     tol_abs = float(x.var(dim=0, unbiased=False).mean()) * tol if tol > 0 else 0.0
-    if hasattr(backend, "lloyd") and backend.has_kernel("lloyd", x.device):
-        centroids, labels, sq_dists, n_iter = backend.lloyd(x, w, centroids, max_iter, tol_abs)
-        inertia = float((w.double() * sq_dists.double()).sum())
-        return KMeansResult(centroids, labels, inertia, int(n_iter), sq_dists)
+    centroids, labels, sq_dists, n_iter = backend.lloyd(x, w, centroids, max_iter, tol_abs)
+    inertia = float((w.double() * sq_dists.double()).sum())
+    return KMeansResult(centroids, labels, inertia, int(n_iter), sq_dists)
+
+
+def lloyd_loop(backend: ModuleType, x: torch.Tensor, w: torch.Tensor, centroids: torch.Tensor,
+               max_iter: int, tol: float):
+    """The `lloyd` op's loop (see csrc/ops.h) written on the backend's assign
+    and centroid_update ops: (centroids, labels, sq_dists, n_iter). `tol` is absolute.
+
+    The reference's `lloyd`, and the oracle of the fused C++/CUDA loops.
+    """
     labels_old = None
     labels = None
     n_iter = 0
@@ -156,9 +163,8 @@ def lloyd(backend: ModuleType, x: torch.Tensor, w: torch.Tensor, centroids: torc
         new_centroids, cluster_weights = backend.centroid_update(x, w, labels, centroids)
         shift = (new_centroids - centroids).double().pow(2).sum()
         unchanged = (labels == labels_old).all() if labels_old is not None else no
-        # One host synchronisation per iteration reads every stopping flag.
         unchanged, small_shift, any_empty = torch.stack(
-            [unchanged, shift <= tol_abs, (cluster_weights <= 0).any()]).tolist()
+            [unchanged, shift <= tol, (cluster_weights <= 0).any()]).tolist()
         if any_empty:
             new_centroids = relocate_empty_clusters(x, w, sq_dists, new_centroids, cluster_weights)
             unchanged = small_shift = False
@@ -173,8 +179,7 @@ def lloyd(backend: ModuleType, x: torch.Tensor, w: torch.Tensor, centroids: torc
     if labels is None or not converged_on_labels:
         # The labels must describe the final centroids.
         labels, sq_dists = backend.assign(x, centroids)
-    inertia = float((w.double() * sq_dists.double()).sum())
-    return KMeansResult(centroids, labels, inertia, n_iter, sq_dists)
+    return centroids, labels, sq_dists, torch.tensor(n_iter, device=x.device)
 
 
 def relocate_empty_clusters(

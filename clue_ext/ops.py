@@ -48,12 +48,6 @@ def lloyd(
     return _ops.lloyd(x, weights, centroids, max_iter, tol)
 
 
-def has_kernel(op: str, device: torch.device) -> bool:
-    """Whether clue_ext::<op> has a kernel for tensors on `device`."""
-    key = "CUDA" if torch.device(device).type == "cuda" else "CPU"
-    return torch._C._dispatch_has_kernel_for_dispatch_key(f"clue_ext::{op}", key)
-
-
 def nearest_points(
     x: torch.Tensor,
     centroids: torch.Tensor,

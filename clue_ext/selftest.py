@@ -280,6 +280,18 @@ def check_nearest_points_grid(cand: Backend, oracle: Backend) -> str:
     return "identical under exact ties"
 
 
+def check_lloyd(cand: Backend, oracle: Backend) -> str:
+    x, w = random_problem(3000, 12, seed=14)
+    c = x[torch.randperm(3000, generator=torch.Generator().manual_seed(14))[:50]].clone()
+    a_c, a_labels, a_sq, a_iter = cand("lloyd", x, w, c, 60, 0.0)
+    b_c, b_labels, b_sq, b_iter = oracle("lloyd", x, w, c, 60, 0.0)
+    _assert_equal(a_labels, b_labels, "lloyd labels", cand, oracle)
+    assert int(a_iter) == int(b_iter), f"lloyd ran {int(a_iter)} iterations on {cand.name}, {int(b_iter)} on {oracle.name}"
+    assert torch.allclose(a_c, b_c, rtol=1e-10, atol=1e-12), "lloyd centroids differ"
+    assert torch.allclose(a_sq, b_sq, rtol=1e-10, atol=1e-12), "lloyd distances differ"
+    return f"identical labels after {int(a_iter)} iterations"
+
+
 PARITY_CHECKS: List[Callable[[Backend, Backend], str]] = [
     check_seed_float64,
     check_seed_grid_float32,
@@ -292,6 +304,7 @@ PARITY_CHECKS: List[Callable[[Backend, Backend], str]] = [
     check_centroid_update,
     check_nearest_points,
     check_nearest_points_grid,
+    check_lloyd,
 ]
 
 

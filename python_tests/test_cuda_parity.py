@@ -50,7 +50,7 @@ def test_build_info_names_the_compiled_archs():
         assert all(arch.strip() for arch in info["cuda_archs"].split(";")), info
 
 
-@pytest.mark.parametrize("op", ["kmeanspp_seed", "assign", "centroid_update", "nearest_points"])
+@pytest.mark.parametrize("op", ["kmeanspp_seed", "assign", "centroid_update", "nearest_points", "lloyd"])
 def test_cuda_kernels_are_registered_when_built(op):
     """Needs no GPU: a CUDA build registers a CUDA kernel for every op."""
     has_cuda = torch._C._dispatch_has_kernel_for_dispatch_key(f"clue_ext::{op}", "CUDA")

@@ -205,7 +205,7 @@ class Lloyd {
 template <typename scalar_t>
 bool relocate_empty(const at::Tensor& x, const scalar_t* w, const std::vector<double>& d2,
                     const double* cluster_w, at::Tensor& c) {
-  const int64_t n = x.size(0), d = x.size(1), k = c.size(0);
+  const int64_t n = x.size(0), k = c.size(0);
   std::vector<int64_t> empty;
   for (int64_t j = 0; j < k; ++j)
     if (!(cluster_w[j] > 0.0)) empty.push_back(j);

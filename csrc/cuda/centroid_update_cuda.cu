@@ -10,6 +10,7 @@
 
 #include "../op_checks.h"
 #include "cuda_utils.cuh"
+#include "weighted_means_cuda.h"
 
 namespace clue_ext {
 namespace {
@@ -63,47 +64,56 @@ __global__ void weighted_means_kernel(Span<const scalar_t> x, Span<const scalar_
   if (col == 0) cluster_w[c] = mass;
 }
 
-std::tuple<at::Tensor, at::Tensor> centroid_update_cuda(const at::Tensor& x_in, const at::Tensor& w_in,
-                                                        const at::Tensor& labels_in,
-                                                        const at::Tensor& c_in) {
-  check_update_args(x_in, w_in, labels_in, c_in);
-  const at::cuda::CUDAGuard guard(x_in.device());
-  const at::Tensor x = x_in.contiguous();
-  const at::Tensor w = w_in.contiguous();
-  const at::Tensor c = c_in.contiguous();
+} // namespace
+
+namespace cuda {
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor> weighted_means(const at::Tensor& x, const at::Tensor& w,
+                                                              const at::Tensor& labels, const at::Tensor& c) {
   const int64_t n = x.size(0), d = x.size(1), k = c.size(0);
-  const int64_t column_blocks = cuda::ceil_div(d, kColumnsPerBlock);
+  const int64_t column_blocks = ceil_div(d, kColumnsPerBlock);
   TORCH_CHECK_VALUE(column_blocks <= 65535, "x has ", d, " columns; the CUDA centroid update supports at most ",
                     int64_t{65535} * kColumnsPerBlock);
 
   // Stable: equal labels keep point order.
   at::Tensor sorted, perm;
-  std::tie(sorted, perm) = at::sort(labels_in.contiguous(), /*stable=*/true, /*dim=*/0);
-  at::Tensor starts = at::empty({k + 1}, labels_in.options());
-  at::Tensor bad = at::empty({3}, labels_in.options());
+  std::tie(sorted, perm) = at::sort(labels, /*stable=*/true, /*dim=*/0);
+  at::Tensor starts = at::empty({k + 1}, labels.options());
+  at::Tensor bad = at::empty({3}, labels.options());
   at::Tensor new_c = at::empty_like(c);
   at::Tensor cluster_w = at::empty({k}, x.options().dtype(at::kDouble));
   const cudaStream_t stream = at::cuda::getCurrentCUDAStream();
 
-  segment_bounds_kernel<<<cuda::blocks_for(k + 1, kBoundsThreads), kBoundsThreads, 0, stream>>>(
-      cuda::in_span<int64_t>(sorted), cuda::in_span<int64_t>(perm), n, k, cuda::out_span<int64_t>(starts),
-      cuda::out_span<int64_t>(bad));
+  segment_bounds_kernel<<<blocks_for(k + 1, kBoundsThreads), kBoundsThreads, 0, stream>>>(
+      in_span<int64_t>(sorted), in_span<int64_t>(perm), n, k, out_span<int64_t>(starts), out_span<int64_t>(bad));
   C10_CUDA_KERNEL_LAUNCH_CHECK();
 
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "centroid_update_cuda", [&] {
     const dim3 grid(static_cast<unsigned>(k), static_cast<unsigned>(column_blocks));
     weighted_means_kernel<scalar_t><<<grid, kColumnsPerBlock, 0, stream>>>(
-        cuda::in_span<scalar_t>(x), cuda::in_span<scalar_t>(w), cuda::in_span<int64_t>(perm),
-        cuda::in_span<int64_t>(starts), cuda::in_span<scalar_t>(c), d, cuda::out_span<scalar_t>(new_c),
-        cuda::out_span<double>(cluster_w));
+        in_span<scalar_t>(x), in_span<scalar_t>(w), in_span<int64_t>(perm), in_span<int64_t>(starts),
+        in_span<scalar_t>(c), d, out_span<scalar_t>(new_c), out_span<double>(cluster_w));
     C10_CUDA_KERNEL_LAUNCH_CHECK();
   });
+  return {new_c, cluster_w, bad};
+}
 
+} // namespace cuda
+
+namespace {
+
+std::tuple<at::Tensor, at::Tensor> centroid_update_cuda(const at::Tensor& x_in, const at::Tensor& w_in,
+                                                        const at::Tensor& labels_in,
+                                                        const at::Tensor& c_in) {
+  check_update_args(x_in, w_in, labels_in, c_in);
+  const at::cuda::CUDAGuard guard(x_in.device());
+  auto [new_c, cluster_w, bad] =
+      cuda::weighted_means(x_in.contiguous(), w_in.contiguous(), labels_in.contiguous(), c_in.contiguous());
   // The one host synchronisation of this op: out-of-range labels belong to
-  // no segment, so the kernels above are safe to run before the check.
+  // no segment, so the kernels are safe to run before the check.
   const at::Tensor bad_host = bad.cpu();
   const int64_t* b = bad_host.const_data_ptr<int64_t>();
-  TORCH_CHECK_VALUE(b[0] == 0, "labels must be in [0, ", k, "), got ", b[1], " at position ", b[2]);
+  TORCH_CHECK_VALUE(b[0] == 0, "labels must be in [0, ", c_in.size(0), "), got ", b[1], " at position ", b[2]);
   return {new_c, cluster_w};
 }
 
