@@ -54,7 +54,7 @@ at::Tensor kmeanspp_seed(
     int64_t k,
     const at::Tensor& uniforms,
     int64_t n_local_trials,
-    const std::optional<at::Tensor>& x_factor);
+    const std::optional<at::Tensor>& x_factor = std::nullopt);
 
 // Nearest centroid of every point.
 //
@@ -131,9 +131,9 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> lloyd(
 at::Tensor nearest_points(
     const at::Tensor& x,
     const at::Tensor& centroids,
-    const std::optional<at::Tensor>& exclude,
-    const std::optional<at::Tensor>& labels,
-    const std::optional<at::Tensor>& sq_dists);
+    const std::optional<at::Tensor>& exclude = std::nullopt,
+    const std::optional<at::Tensor>& labels = std::nullopt,
+    const std::optional<at::Tensor>& sq_dists = std::nullopt);
 
 // JSON describing the build: whether CUDA kernels were compiled, for which
 // architectures, against which torch and CUDA versions.

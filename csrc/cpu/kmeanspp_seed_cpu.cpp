@@ -123,14 +123,21 @@ class SeedSpace {
   }
 
   // x / s in half precision, s a power of two that keeps |x / s| <= 2^14
-  // (exact division, no overflow).
+  // (exact division, no overflow). Built in row chunks, so that no
+  // temporary as large as x is ever held.
   void make_proxy(const at::Tensor& x) {
-    const double max_abs = x.abs().max().item<double>();
+    const double max_abs = std::max(x.max().item<double>(), -x.min().item<double>());
     if (!(max_abs > 0.0)) return;
     int exponent = 0;
     std::frexp(max_abs, &exponent);
     proxy_scale_ = std::ldexp(1.0, exponent - 14);
-    proxy_ = x.mul(static_cast<float>(1.0 / proxy_scale_)).to(at::kHalf);
+    proxy_ = at::empty(x.sizes(), x.options().dtype(at::kHalf));
+    const float inverse = static_cast<float>(1.0 / proxy_scale_);
+    constexpr int64_t kChunkRows = 4096;
+    for (int64_t r0 = 0; r0 < n_; r0 += kChunkRows) {
+      const int64_t m = std::min(kChunkRows, n_ - r0);
+      proxy_.narrow(0, r0, m).copy_(x.narrow(0, r0, m).mul(inverse));
+    }
     const double u = std::ldexp(1.0, -24);
     const double n = static_cast<double>(dx_ + 3);
     const double gamma = n * u / (1.0 - n * u);

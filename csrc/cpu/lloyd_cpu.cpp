@@ -43,10 +43,9 @@ constexpr double bound_slack() {
 template <typename scalar_t>
 class Lloyd {
  public:
-  Lloyd(const at::Tensor& x, const at::Tensor& w, int64_t k)
+  Lloyd(const at::Tensor& x, int64_t k)
       : x_(x),
         px_(x.data_ptr<scalar_t>()),
-        pw_(w.data_ptr<scalar_t>()),
         n_(x.size(0)),
         d_(x.size(1)),
         k_(k),
@@ -190,7 +189,6 @@ class Lloyd {
   bool lists_pay = true;
   const at::Tensor& x_;
   const scalar_t* px_;
-  const scalar_t* pw_;
   const int64_t n_, d_, k_, m_;
   std::vector<int32_t> lists_;  // (n, m) nearest centroids, nearest first
   std::vector<double> bound_;   // distance below which no unlisted centroid lies; < 0: none yet
@@ -234,7 +232,7 @@ template <typename scalar_t>
 std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> run_lloyd(const at::Tensor& x, const at::Tensor& w,
                                                                      at::Tensor c, int64_t max_iter, double tol) {
   const int64_t n = x.size(0), k = c.size(0);
-  Lloyd<scalar_t> state(x, w, k);
+  Lloyd<scalar_t> state(x, k);
   at::Tensor labels = at::empty({n}, x.options().dtype(at::kLong));
   at::Tensor previous = at::full({n}, -1, x.options().dtype(at::kLong));
   at::Tensor cluster_w = at::zeros({k}, x.options().dtype(at::kDouble));
