@@ -32,13 +32,17 @@ def main(argv: Optional[list[str]] = None) -> int:
         return 0
     args, preset, config, options = parse(argv)
     configure_logging(args.quiet, args.verbose)
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    threads = args.threads or preset.threads
+    if threads:
+        torch.set_num_threads(threads)
     try:
         with logging_redirect_tqdm():
             result = run_experiment(config, options, metadata={"preset": preset.name})
-    except (ConfigMismatchError, FileNotFoundError) as error:
-        # Data or weights missing, or a foreign output folder: the message says what to do.
+    except (ConfigMismatchError, FileNotFoundError, ValueError) as error:
+        # Data or weights missing, no data root, a foreign output folder, a budget larger
+        # than the pool: the message says what to do. --verbose keeps the traceback.
+        if args.verbose:
+            raise
         print(f"error: {error}", file=sys.stderr)
         return 2
     print()

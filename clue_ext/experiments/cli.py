@@ -151,7 +151,7 @@ def build_parser() -> argparse.ArgumentParser:
     where.add_argument("--cache-dir", type=Path, help="source / round-0 model cache (default: <out>/cache)")
     where.add_argument("--keep-checkpoints", action="store_true",
                        help="keep finished units' model states, so more --rounds can extend them later")
-    where.add_argument("--threads", type=_integer(1), help="torch CPU threads")
+    where.add_argument("--threads", type=_integer(1), help="torch CPU threads (default: the preset's; 1 for the offline presets)")
     where.add_argument("--quiet", action="store_true", help="no progress bars, warnings only")
     where.add_argument("--verbose", action="store_true", help="debug logging")
     return parser

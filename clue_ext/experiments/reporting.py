@@ -86,7 +86,7 @@ def table_cells(rows: list[dict], label_counts: list[int]) -> tuple[list[str], l
 
 
 def summary_markdown(rows: list[dict], config: ExperimentConfig, title: Optional[str] = None) -> str:
-    """``summary.md``: a Table-1-style table, best mean per DA method in bold."""
+    """``summary.md``: a Table-1-style table, best mean per DA method and label count in bold."""
     label_counts = config.label_counts_to_report()
     header, body, info = table_cells(rows, label_counts)
     lines = [
@@ -101,7 +101,8 @@ def summary_markdown(rows: list[dict], config: ExperimentConfig, title: Optional
     for line in body:
         cells = list(line)
         for position, n in enumerate(info["columns"], start=2):
-            if cells[position] != "-" and float(cells[position].split(" ")[0]) == info["best"].get((line[0], n)):
+            # Column 0 is the shared start of every strategy: nothing to win there.
+            if n != 0 and cells[position] != "-" and float(cells[position].split(" ")[0]) == info["best"].get((line[0], n)):
                 cells[position] = f"**{cells[position]}**"
         lines.append("| " + " | ".join(cells) + " |")
     lines += ["", "Full curves: `accuracy.png`; every number: `results.jsonl`.", ""]

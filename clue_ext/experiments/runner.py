@@ -77,7 +77,8 @@ def run_experiment(config: ExperimentConfig, options: RunOptions, *, metadata: O
     Args:
         metadata: extra entries for ``config.json`` (e.g. the preset name).
         shift: use this already loaded shift instead of loading ``config``'s
-            (it must be the same data: it is not part of the identity).
+            (it must be the same data: it is not part of the identity). The
+            config's ``limit_*`` subsampling still applies.
     """
     return ExperimentRunner(config, options, metadata=metadata, shift=shift).run()
 
@@ -105,8 +106,10 @@ class ExperimentRunner:
     def run(self) -> ExperimentResult:
         started = time.perf_counter()
         claim_out_dir(self.out_dir, self.config, self.metadata)
-        if self.shift is None:
-            self.shift = self._load_shift()
+        c = self.config
+        shift = self.shift if self.shift is not None else self._load_shift()
+        self.shift = limit_shift(shift, c.limit_source, c.limit_pool, c.limit_test, c.data_seed)
+        logger.info("data: %s", self.shift.summary())
         self._check_budget()
         for record in all_records(self.checkpoint_dir):
             self._add_rows(record["rows"])
@@ -126,11 +129,8 @@ class ExperimentRunner:
 
     def _load_shift(self) -> DomainShift:
         c = self.config
-        shift = load_shift(c.source, c.target, data_root=self.options.data_root, download=self.options.download,
-                           seed=c.data_seed)
-        shift = limit_shift(shift, c.limit_source, c.limit_pool, c.limit_test, c.data_seed)
-        logger.info("data: %s", shift.summary())
-        return shift
+        return load_shift(c.source, c.target, data_root=self.options.data_root, download=self.options.download,
+                          seed=c.data_seed)
 
     def _check_budget(self) -> None:
         pool = len(self.shift.target_pool)
