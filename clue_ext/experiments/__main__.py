@@ -38,6 +38,10 @@ def main(argv: Optional[list[str]] = None) -> int:
     try:
         with logging_redirect_tqdm():
             result = run_experiment(config, options, metadata={"preset": preset.name})
+    except KeyboardInterrupt:
+        print(f"\ninterrupted: every completed round is saved in {options.out_dir}; "
+              "run the same command again to resume", file=sys.stderr)
+        return 130
     except (ConfigMismatchError, FileNotFoundError, ValueError) as error:
         # Data or weights missing, no data root, a foreign output folder, a budget larger
         # than the pool: the message says what to do. --verbose keeps the traceback.

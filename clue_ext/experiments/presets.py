@@ -110,9 +110,9 @@ PRESETS: dict[str, Preset] = {
         _preset(
             "tiny",
             "seconds: a few hundred synth->mnist images, every strategy, ft/mme/dann, 2 x 10 labels (tests)",
-            source="synth", target="mnist", threads=1, limit_source=256, limit_pool=160, limit_test=160,
+            source="synth", target="mnist", threads=1, limit_source=512, limit_pool=160, limit_test=160,
             model="lenet", strategies=ALL_STRATEGIES, da_methods=("ft", "mme", "dann"),
-            rounds=2, budget=10, runs=1, source_epochs=1, source_lr=1e-3, uda_epochs=1, epochs=1,
+            rounds=2, budget=10, runs=1, source_epochs=5, source_lr=1e-3, uda_epochs=1, epochs=1,
             batch_size=32, steps_per_epoch=2, step_size=None, aada_discriminator_epochs=1,
         ),
         _preset(

@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import time
 from pathlib import Path
+from typing import Optional
 
 from ..adapt import get_da_method
 from ..data import DomainShift
@@ -58,9 +59,15 @@ class StageCache:
         self.cache_dir = Path(cache_dir)
         self.device = device
         self.progress = progress
+        self._source: Optional[dict] = None  # read once per process, whatever the number of round-0 stages
 
     def source_model(self) -> dict:
         """``{"model": state, "target_accuracy": float, "seconds": float}``."""
+        if self._source is None:
+            self._source = self._load_or_train_source()
+        return self._source
+
+    def _load_or_train_source(self) -> dict:
         path = self.cache_dir / f"source-{source_key(self.config)}.pt"
         cached = storage.load_torch(path)
         if cached is not None:

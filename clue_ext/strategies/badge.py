@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import torch
 
+from .. import ops
 from ..kmeans import draw_uniforms
 from .base import Strategy
 
@@ -28,8 +29,6 @@ def gradient_embedding_factors(logits: torch.Tensor, embeddings: torch.Tensor) -
 
 def badge_picks(residual: torch.Tensor, embeddings: torch.Tensor, n: int, seed: int) -> torch.Tensor:
     """Rows picked by plain K-Means++ on the rows of ``residual ⊗ embeddings``."""
-    from .. import ops  # the compiled extension; imported late so the package imports without it
-
     ones = torch.ones(residual.shape[0], dtype=residual.dtype, device=residual.device)
     uniforms = draw_uniforms(n, seed).to(residual.device)  # 1 + (n - 1) * 1 trial
     return ops.kmeanspp_seed(residual.contiguous(), ones, n, uniforms, 1, x_factor=embeddings.contiguous())
