@@ -231,3 +231,16 @@ def test_cli_flags_override_the_preset():
     assert config.temperature == 0.5 and config.budget == 10 and str(run_options.out_dir) == "x"
     _, _, default, default_options = parse([])
     assert default.shift_name == "synth->mnist" and str(default_options.out_dir).endswith("synth-mnist")
+
+
+def test_cli_reports_missing_data_and_interruptions_without_a_traceback(tmp_path, monkeypatch, capsys):
+    monkeypatch.delenv("CLUE_EXT_DATA", raising=False)
+    assert main(["--preset", "digits", "--out", str(tmp_path / "digits"), "--quiet"]) == 2
+    assert "pass data_root=<folder> (or set $CLUE_EXT_DATA)" in capsys.readouterr().err
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("clue_ext.experiments.__main__.run_experiment", interrupted)
+    assert main(["--preset", "tiny", "--out", str(tmp_path / "tiny"), "--quiet"]) == 130
+    assert "run the same command again to resume" in capsys.readouterr().err

@@ -21,7 +21,7 @@ from typing import Any, Optional
 from ..adapt import available_da_methods
 from ..data import available_shifts
 from ..models import available_models
-from ..strategies import available_strategies, canonical_strategy_name
+from ..strategies import canonical_strategy_name
 
 # Fields that select which part of the (strategy x DA x run x round) grid to
 # run, or how to report it; they do not change any single result.
