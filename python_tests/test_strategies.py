@@ -114,6 +114,16 @@ def test_same_seed_same_picks(name, model, pool, source):
     assert first.tolist() == again.tolist()
 
 
+@pytest.mark.parametrize("name", available_strategies())
+def test_contract_holds_on_every_device(name, device, pool, source):
+    model = VectorNet().to(device)
+    labeled = labeled_mask()
+    ctx = QueryContext.create(model, pool, labeled, device=device, seed=0, source_train=source)
+    assert ctx.outputs.embeddings.device.type == device
+    picks = get_strategy(name).query(7, ctx)
+    assert picks.device.type == "cpu" and len(set(picks.tolist())) == 7 and not labeled[picks].any()
+
+
 def test_bad_n_is_rejected_with_its_name(model, pool):
     ctx = context(model, pool, labeled_mask())
     with pytest.raises(ValueError, match="n must be >= 0"):
