@@ -46,6 +46,7 @@ def _cuda_home_from_nvcc():
     match = re.search(r"^#\$ TOP=(.+)$", out.stderr + out.stdout, re.MULTILINE)
     if match is None:
         return None
+    # TOP is already the toolkit root (it reads <toolkit>/bin/..).
     return os.path.realpath(match.group(1).strip())
 
 

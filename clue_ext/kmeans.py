@@ -24,12 +24,14 @@ class KMeansResult(NamedTuple):
     labels: (N,) int64 cluster of each point.
     inertia: sum of w * squared distance of each point to its centre (float).
     n_iter: Lloyd iterations run.
+    sq_dists: (N,) squared distance of each point to its centre.
     """
 
     centroids: torch.Tensor
     labels: torch.Tensor
     inertia: float
     n_iter: int
+    sq_dists: torch.Tensor
 
 
 def default_local_trials(k: int) -> int:
@@ -134,8 +136,23 @@ def run_kmeans(
 
 def lloyd(backend: ModuleType, x: torch.Tensor, w: torch.Tensor, centroids: torch.Tensor, *,
           max_iter: int, tol: float) -> KMeansResult:
-    """Lloyd iterations from `centroids` until scikit-learn's stopping rules hold."""
+    """Lloyd iterations from `centroids` until scikit-learn's stopping rules hold.
+
+    `tol` is relative to the mean per-feature variance of x, as in scikit-learn.
+    """
     tol_abs = float(x.var(dim=0, unbiased=False).mean()) * tol if tol > 0 else 0.0
+    centroids, labels, sq_dists, n_iter = backend.lloyd(x, w, centroids, max_iter, tol_abs)
+    inertia = float((w.double() * sq_dists.double()).sum())
+    return KMeansResult(centroids, labels, inertia, int(n_iter), sq_dists)
+
+
+def lloyd_loop(backend: ModuleType, x: torch.Tensor, w: torch.Tensor, centroids: torch.Tensor,
+               max_iter: int, tol: float):
+    """The `lloyd` op's loop (see csrc/ops.h) written on the backend's assign
+    and centroid_update ops: (centroids, labels, sq_dists, n_iter). `tol` is absolute.
+
+    The reference's `lloyd`, and the oracle of the fused C++/CUDA loops.
+    """
     labels_old = None
     labels = None
     n_iter = 0
@@ -146,9 +163,8 @@ def lloyd(backend: ModuleType, x: torch.Tensor, w: torch.Tensor, centroids: torc
         new_centroids, cluster_weights = backend.centroid_update(x, w, labels, centroids)
         shift = (new_centroids - centroids).double().pow(2).sum()
         unchanged = (labels == labels_old).all() if labels_old is not None else no
-        # One host synchronisation per iteration reads every stopping flag.
         unchanged, small_shift, any_empty = torch.stack(
-            [unchanged, shift <= tol_abs, (cluster_weights <= 0).any()]).tolist()
+            [unchanged, shift <= tol, (cluster_weights <= 0).any()]).tolist()
         if any_empty:
             new_centroids = relocate_empty_clusters(x, w, sq_dists, new_centroids, cluster_weights)
             unchanged = small_shift = False
@@ -163,8 +179,7 @@ def lloyd(backend: ModuleType, x: torch.Tensor, w: torch.Tensor, centroids: torc
     if labels is None or not converged_on_labels:
         # The labels must describe the final centroids.
         labels, sq_dists = backend.assign(x, centroids)
-    inertia = float((w.double() * sq_dists.double()).sum())
-    return KMeansResult(centroids, labels, inertia, n_iter)
+    return centroids, labels, sq_dists, torch.tensor(n_iter, device=x.device)
 
 
 def relocate_empty_clusters(

@@ -41,11 +41,25 @@ def centroid_update(
     return _ops.centroid_update(x, weights, labels, centroids)
 
 
+def lloyd(
+    x: torch.Tensor, weights: torch.Tensor, centroids: torch.Tensor, max_iter: int, tol: float
+) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(centroids, labels, squared distances, n_iter) of weighted Lloyd iterations; tol is absolute."""
+    return _ops.lloyd(x, weights, centroids, max_iter, tol)
+
+
 def nearest_points(
-    x: torch.Tensor, centroids: torch.Tensor, exclude: Optional[torch.Tensor] = None
+    x: torch.Tensor,
+    centroids: torch.Tensor,
+    exclude: Optional[torch.Tensor] = None,
+    labels: Optional[torch.Tensor] = None,
+    sq_dists: Optional[torch.Tensor] = None,
 ) -> torch.Tensor:
-    """Distinct nearest point of each centroid, centroids served in order."""
-    return _ops.nearest_points(x, centroids, exclude)
+    """Distinct nearest point of each centroid, centroids served in order.
+
+    `labels`/`sq_dists` (an assignment of x to these centroids) only save work.
+    """
+    return _ops.nearest_points(x, centroids, exclude, labels, sq_dists)
 
 
 def build_info() -> dict:
@@ -68,6 +82,13 @@ def _centroid_update_fake(x, weights, labels, centroids):
     return centroids.new_empty(centroids.shape), centroids.new_empty((centroids.shape[0],), dtype=torch.float64)
 
 
+@torch.library.register_fake("clue_ext::lloyd")
+def _lloyd_fake(x, weights, centroids, max_iter, tol):
+    n = x.shape[0]
+    return (centroids.new_empty(centroids.shape), x.new_empty((n,), dtype=torch.long), x.new_empty((n,)),
+            x.new_empty((), dtype=torch.long))
+
+
 @torch.library.register_fake("clue_ext::nearest_points")
-def _nearest_points_fake(x, centroids, exclude=None):
+def _nearest_points_fake(x, centroids, exclude=None, labels=None, sq_dists=None):
     return x.new_empty((centroids.shape[0],), dtype=torch.long)

@@ -15,7 +15,7 @@ from typing import Optional, Tuple
 
 import torch
 
-from .kmeans import run_kmeans
+from .kmeans import lloyd_loop, run_kmeans
 from .select import check_probs, select_with
 
 
@@ -108,9 +108,13 @@ def centroid_update(
 
 
 def nearest_points(
-    x: torch.Tensor, centroids: torch.Tensor, exclude: Optional[torch.Tensor] = None
+    x: torch.Tensor,
+    centroids: torch.Tensor,
+    exclude: Optional[torch.Tensor] = None,
+    labels: Optional[torch.Tensor] = None,
+    sq_dists: Optional[torch.Tensor] = None,
 ) -> torch.Tensor:
-    """Distinct nearest point per centroid, centroid by centroid."""
+    """Distinct nearest point per centroid, centroid by centroid (assignment hints unused)."""
     d = _sq_distances(x, centroids)
     taken = torch.zeros(x.shape[0], dtype=torch.bool, device=x.device) if exclude is None else exclude.clone()
     picks = []
@@ -120,6 +124,11 @@ def nearest_points(
         taken[i] = True
         picks.append(i)
     return torch.tensor(picks, dtype=torch.long, device=x.device)
+
+
+def lloyd(x: torch.Tensor, weights: torch.Tensor, centroids: torch.Tensor, max_iter: int, tol: float):
+    """Weighted Lloyd iterations (see csrc/ops.h): the loop on the reference ops above."""
+    return lloyd_loop(sys.modules[__name__], x, weights, centroids, max_iter, tol)
 
 
 def weighted_kmeans(x: torch.Tensor, weights: torch.Tensor, k: int, *, seed: Optional[int] = None,

@@ -45,10 +45,18 @@ std::tuple<at::Tensor, at::Tensor> centroid_update(const at::Tensor& x, const at
   return handle.call(x, weights, labels, centroids);
 }
 
+std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> lloyd(const at::Tensor& x, const at::Tensor& weights,
+                                                                 const at::Tensor& centroids, int64_t max_iter,
+                                                                 double tol) {
+  static auto handle = op<decltype(lloyd)>("clue_ext::lloyd");
+  return handle.call(x, weights, centroids, max_iter, tol);
+}
+
 at::Tensor nearest_points(const at::Tensor& x, const at::Tensor& centroids,
-                          const std::optional<at::Tensor>& exclude) {
+                          const std::optional<at::Tensor>& exclude, const std::optional<at::Tensor>& labels,
+                          const std::optional<at::Tensor>& sq_dists) {
   static auto handle = op<decltype(nearest_points)>("clue_ext::nearest_points");
-  return handle.call(x, centroids, exclude);
+  return handle.call(x, centroids, exclude, labels, sq_dists);
 }
 
 std::string build_info() {
@@ -64,7 +72,10 @@ TORCH_LIBRARY(clue_ext, m) {
         "Tensor? x_factor=None) -> Tensor");
   m.def("assign(Tensor x, Tensor centroids) -> (Tensor, Tensor)");
   m.def("centroid_update(Tensor x, Tensor weights, Tensor labels, Tensor centroids) -> (Tensor, Tensor)");
-  m.def("nearest_points(Tensor x, Tensor centroids, Tensor? exclude=None) -> Tensor");
+  m.def("lloyd(Tensor x, Tensor weights, Tensor centroids, int max_iter, float tol) "
+        "-> (Tensor, Tensor, Tensor, Tensor)");
+  m.def("nearest_points(Tensor x, Tensor centroids, Tensor? exclude=None, Tensor? labels=None, "
+        "Tensor? sq_dists=None) -> Tensor");
   m.def("build_info() -> str", &build_info);
 }
 

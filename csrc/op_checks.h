@@ -73,10 +73,35 @@ inline void check_update_args(const at::Tensor& x, const at::Tensor& weights,
   CLUE_CHECK_ROWS(labels, x.size(0), "labels");
 }
 
+inline void check_lloyd_args(const at::Tensor& x, const at::Tensor& weights,
+                             const at::Tensor& centroids, int64_t max_iter, double tol) {
+  check_points(x);
+  check_weights(x, weights);
+  check_centroids(x, centroids);
+  TORCH_CHECK_VALUE(centroids.size(0) <= x.size(0), "centroids must have at most ", x.size(0),
+                    " rows (one per point), got ", centroids.size(0));
+  TORCH_CHECK_VALUE(max_iter >= 0, "max_iter must be >= 0, got ", max_iter);
+  TORCH_CHECK_VALUE(tol >= 0.0, "tol must be >= 0, got ", tol);
+}
+
 inline void check_nearest_args(const at::Tensor& x, const at::Tensor& centroids,
-                               const std::optional<at::Tensor>& exclude) {
+                               const std::optional<at::Tensor>& exclude,
+                               const std::optional<at::Tensor>& labels,
+                               const std::optional<at::Tensor>& sq_dists) {
   check_points(x);
   check_centroids(x, centroids);
+  TORCH_CHECK_VALUE(labels.has_value() == sq_dists.has_value(),
+                    "labels and sq_dists must be given together (an assignment of x to centroids)");
+  if (labels.has_value()) {
+    CLUE_CHECK_DIM(*labels, 1, "labels");
+    CLUE_CHECK_DTYPE(*labels, at::kLong, "labels");
+    CLUE_CHECK_SAME_DEVICE(x, *labels, "x", "labels");
+    CLUE_CHECK_ROWS(*labels, x.size(0), "labels");
+    CLUE_CHECK_DIM(*sq_dists, 1, "sq_dists");
+    CLUE_CHECK_SAME_DTYPE(x, *sq_dists, "x", "sq_dists");
+    CLUE_CHECK_SAME_DEVICE(x, *sq_dists, "x", "sq_dists");
+    CLUE_CHECK_ROWS(*sq_dists, x.size(0), "sq_dists");
+  }
   if (exclude.has_value()) {
     CLUE_CHECK_DIM(*exclude, 1, "exclude");
     CLUE_CHECK_DTYPE(*exclude, at::kBool, "exclude");

@@ -87,19 +87,53 @@ std::tuple<at::Tensor, at::Tensor> centroid_update(
     const at::Tensor& labels,
     const at::Tensor& centroids);
 
+// Weighted Lloyd iterations from `centroids` (the loop of scikit-learn's
+// KMeans, with the assign and centroid_update contracts above).
+//
+//   x           (N, D) points.
+//   weights     (N,) non-negative sample weights.
+//   centroids   (K, D) starting centroids, K <= N.
+//   max_iter    >= 0 iterations at most.
+//   tol         >= 0 absolute tolerance on the total squared centre shift.
+// Each iteration assigns every point to its nearest centroid (ties: lowest
+// index) and moves each centroid to the weighted mean of its points. A
+// cluster left with zero total weight is moved onto the point of positive
+// weight with the largest w * d^2 (one point per such cluster, in cluster
+// order). The loop stops when the labels repeat (the centroids are then the
+// means of the returned labels), or when the total squared shift is <= tol;
+// in the latter case a last assignment makes the labels match the returned
+// centroids.
+// Returns (centroids (K, D), labels int64 (N,), sq_dists (N,) computed
+// exactly from differences, n_iter int64 0-d).
+std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> lloyd(
+    const at::Tensor& x,
+    const at::Tensor& weights,
+    const at::Tensor& centroids,
+    int64_t max_iter,
+    double tol);
+
 // Distinct nearest point of each centroid.
 //
 //   x           (N, D) points.
 //   centroids   (K, D).
 //   exclude     optional bool (N,) mask of points that may not be returned.
+//   labels, sq_dists  optional, together: an assignment of x to these very
+//               centroids (int64 nearest centroid and its exact squared
+//               distance, as assign or lloyd return). They change no result
+//               but let the op measure only the points that could beat a
+//               centroid's own points: a point is never nearer to another
+//               centroid than to its own.
 // Requires K <= N - (number of excluded points).
 // Centroids are served in order: centroid j gets its nearest point (by
 // (distance, index)) that is neither excluded nor taken by centroids 0..j-1.
+// Distances within rounding of each other may rank either way.
 // Returns int64 (K,) distinct indices into x.
 at::Tensor nearest_points(
     const at::Tensor& x,
     const at::Tensor& centroids,
-    const std::optional<at::Tensor>& exclude);
+    const std::optional<at::Tensor>& exclude,
+    const std::optional<at::Tensor>& labels,
+    const std::optional<at::Tensor>& sq_dists);
 
 // JSON describing the build: whether CUDA kernels were compiled, for which
 // architectures, against which torch and CUDA versions.

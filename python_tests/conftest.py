@@ -14,7 +14,8 @@ DEVICES = ["cpu", CUDA]
 
 
 def pytest_generate_tests(metafunc):
-    if "device" in metafunc.fixturenames:
+    explicit = any("device" in str(mark.args[0]) for mark in metafunc.definition.iter_markers("parametrize"))
+    if "device" in metafunc.fixturenames and not explicit:
         metafunc.parametrize("device", DEVICES)
 
 

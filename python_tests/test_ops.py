@@ -48,6 +48,19 @@ def test_seed_with_factor_matches_explicit_outer_products(device, rng):
     assert got.tolist() == ops.kmeanspp_seed(explicit, w, k, u, trials).tolist()
 
 
+def test_seed_half_precision_filter_changes_no_pick(rng):
+    # float32 seeding measures points on a half-precision copy first. Seeding
+    # the same points as outer products with a column of ones takes the plain
+    # float32 path (no copy, same products), so the picks must be identical.
+    for n, d, k, spread in [(4000, 64, 60, 0.3), (3000, 300, 40, 2.0), (2000, 7, 120, 0.05)]:
+        x = blobs(n, d, 25, rng, torch.float32, spread=spread) * 1000.0
+        w = torch.rand(n, generator=rng)
+        u = draw_uniforms(1 + (k - 1) * 6, n)
+        filtered = ops.kmeanspp_seed(x, w, k, u, 6)
+        plain = ops.kmeanspp_seed(x, w, k, u, 6, torch.ones(n, 1))
+        assert filtered.tolist() == plain.tolist()
+
+
 def test_seed_never_repeats_an_index_with_duplicate_rows(device):
     # 5 distinct points, each repeated 8 times, and k larger than 5.
     base = torch.arange(5, dtype=torch.float64)[:, None] * torch.ones(1, 3, dtype=torch.float64)
@@ -249,6 +262,55 @@ def test_ops_pass_opcheck(device, rng):
         (torch.ops.clue_ext.assign.default, (x, c)),
         (torch.ops.clue_ext.centroid_update.default, (x, w, labels, c)),
         (torch.ops.clue_ext.nearest_points.default, (x, c, None)),
+        (torch.ops.clue_ext.lloyd.default, (x, w, c, 5, 0.0)),
     ]
     for op, args in cases:
         torch.library.opcheck(op, args)
+
+
+# --- Lloyd -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("k", [5, 8, 30, 120])
+def test_lloyd_matches_the_loop_on_reference_ops(k, rng):
+    # k <= 8 keeps every centroid in each point's list; larger k exercises
+    # the lists, their bounds and the GEMM refresh of stale points.
+    x = blobs(3000, 20, 12, rng, torch.float64, spread=1.0)
+    w = torch.rand(3000, generator=rng, dtype=torch.float64)
+    c = x[torch.randperm(3000, generator=rng)[:k]].clone()
+    got_c, got_labels, got_sq, n_iter = ops.lloyd(x, w, c, 100, 0.0)
+    want_c, want_labels, _, want_iter = reference.lloyd(x, w, c, 100, 0.0)
+    assert torch.equal(got_labels, want_labels)
+    assert int(n_iter) == int(want_iter)
+    assert torch.allclose(got_c, want_c, rtol=1e-10, atol=1e-12)
+    assert torch.allclose(got_sq, reference.assign(x, got_c)[1], rtol=1e-10, atol=1e-10)
+
+
+def test_lloyd_float32_agrees_with_float64(rng):
+    x = blobs(4000, 16, 20, rng, torch.float64, spread=0.5)
+    w = torch.rand(4000, generator=rng, dtype=torch.float64)
+    c = x[:60].clone()
+    c64, l64, _, _ = ops.lloyd(x, w, c, 50, 0.0)
+    c32, l32, _, _ = ops.lloyd(x.float(), w.float(), c.float(), 50, 0.0)
+    assert (l32 == l64).float().mean() > 0.999
+    assert torch.allclose(c32.double(), c64, atol=1e-4)
+
+
+def test_lloyd_stops_on_tolerance_and_max_iter(rng):
+    x = blobs(2000, 8, 5, rng, torch.float64)
+    w = torch.ones(2000, dtype=torch.float64)
+    c = x[:40].clone()
+    _, _, _, n_full = ops.lloyd(x, w, c, 300, 0.0)
+    _, _, _, n_tol = ops.lloyd(x, w, c, 300, 1e6)
+    _, labels, sq, n_two = ops.lloyd(x, w, c, 2, 0.0)
+    assert int(n_tol) == 1 and int(n_two) == 2 and int(n_full) > 2
+    # After stopping early the labels still describe the returned centroids.
+    assert torch.allclose(sq, reference.assign(x, ops.lloyd(x, w, c, 2, 0.0)[0])[1])
+
+
+def test_lloyd_rejects_bad_arguments():
+    x = torch.randn(10, 3)
+    with pytest.raises(ValueError, match="max_iter must be >= 0"):
+        ops.lloyd(x, torch.ones(10), x[:2], -1, 0.0)
+    with pytest.raises(ValueError, match="centroids must have at most 10 rows"):
+        ops.lloyd(x, torch.ones(10), torch.randn(11, 3), 5, 0.0)

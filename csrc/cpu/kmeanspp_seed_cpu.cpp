@@ -32,6 +32,9 @@ namespace clue_ext {
 namespace {
 
 constexpr int64_t kBlock = cpu::kRowChunk;
+// Candidates per step that the proxy filter handles on the stack; more
+// (an unusual n_local_trials) skip the filter.
+constexpr int64_t kMaxTrials = 64;
 
 // Relative slack on the pruning test, so that rounding in the expanded
 // distances never skips a point that the unpruned computation would move.
@@ -63,7 +66,7 @@ class SeedSpace {
 
   // Half-precision estimates of <point rows[r], point cands[t]> (only with a
   // proxy), and a bound on their distance from the float32 products that
-  // `dots` returns: |estimate - float32| <= proxy_error(row, cand).
+  // `dots` returns: |estimate - float32| <= proxy_error(...).
   void proxy_dots(const int64_t* rows, int64_t m, const int64_t* cands, int64_t t_count, float* out,
                   std::vector<const c10::Half*>& row_ptrs, std::vector<const float*>& cand_ptrs) const {
     const c10::Half* base = proxy_.data_ptr<c10::Half>();
@@ -75,12 +78,13 @@ class SeedSpace {
   }
   double proxy_scale() const { return proxy_scale_; }
 
-  // Error bound of a proxy product against the float32 one:
+  // Error bound of a proxy product against the float32 one, for a row of
+  // norm row_l2 and a candidate of norms cand_l2 and cand_l1:
   //   half rounding  2^-11 sum|x_i c_i|  (+ 2^-25 s sum|c_i| for subnormals)
   //   float32 sums   gamma_{d+3} sum|x_i c_i| in both products,
   // with sum|x_i c_i| <= ||x|| ||c||.
-  double proxy_error(int64_t row, double cand_l2, double cand_l1) const {
-    return proxy_rel_ * std::sqrt(pn_[row]) * cand_l2 + proxy_abs_ * cand_l1;
+  double proxy_error(double row_l2, double cand_l2, double cand_l1) const {
+    return proxy_rel_ * row_l2 * cand_l2 + proxy_abs_ * cand_l1;
   }
   double l1(int64_t i) const {
     double s = 0.0;
@@ -226,8 +230,11 @@ class GreedySeeder {
       double run = block_start_[b];
       const int64_t end = std::min(n_, (b + 1) * kBlock);
       for (int64_t i = b * kBlock; i < end; ++i) {
-        run += mass(i);
-        if (run > target) return i;
+        const double m = mass(i);
+        run += m;
+        // Block starts and running sums round differently: a block may
+        // open already past the target, and its first points carry no mass.
+        if (m > 0.0 && run > target) return i;
       }
     }
     // target rounded up to the total: the last point with mass.
@@ -301,7 +308,7 @@ class GreedySeeder {
           active_[i] = 0;
           if (d2_[i] > threshold_[owner_[i]]) rows.push_back(i);
         }
-        if (space_.has_proxy() && !rows.empty()) {
+        if (space_.has_proxy() && trials_ <= kMaxTrials && !rows.empty()) {
           estimates.resize(rows.size() * trials_);
           space_.proxy_dots(rows.data(), static_cast<int64_t>(rows.size()), cands.data(), trials_,
                             estimates.data(), half_ptrs, cand_ptrs);
@@ -331,21 +338,30 @@ class GreedySeeder {
 
   // Drops the rows that, by the proxy's error bound, no candidate brings
   // closer than their current centre: their float32 distances could not
-  // change D^2 or any gain.
+  // change D^2 or any gain. Row i may be captured by candidate t when
+  //   n_i + n_t - 2 s e_it - 2 err_it - 1e-12 (n_i + n_t) < D^2_i,
+  // err_it = rel sqrt(n_i) ||t|| + abs ||t||_1 (SeedSpace::proxy_error).
   void keep_possible_captures(std::vector<int64_t>& rows, const std::vector<int64_t>& cands,
                               const std::vector<float>& estimates, const std::vector<double>& cand_l2,
                               const std::vector<double>& cand_l1) const {
     const double scale = space_.proxy_scale();
+    double cand_term[kMaxTrials], cand_l2_err[kMaxTrials];
+    for (int64_t t = 0; t < trials_; ++t) {
+      const double n_t = space_.norm(cands[t]);
+      cand_term[t] = (1.0 - 1e-12) * n_t - 2.0 * space_.proxy_error(0.0, 0.0, cand_l1[t]);
+      cand_l2_err[t] = 2.0 * space_.proxy_error(1.0, cand_l2[t], 0.0);
+    }
     size_t kept = 0;
     for (size_t r = 0; r < rows.size(); ++r) {
       const int64_t i = rows[r];
+      const double n_i = space_.norm(i);
+      const double row_term = (1.0 - 1e-12) * n_i - d2_[i];
+      const double row_l2 = std::sqrt(n_i);
+      const float* e = estimates.data() + r * trials_;
       bool possible = false;
-      for (int64_t t = 0; t < trials_ && !possible; ++t) {
-        const int64_t c = cands[t];
-        const double sum = space_.norm(i) + space_.norm(c);
-        const double estimate = sum - 2.0 * scale * static_cast<double>(estimates[r * trials_ + t]);
-        const double margin = 2.0 * space_.proxy_error(i, cand_l2[t], cand_l1[t]) + 1e-12 * sum;
-        possible = i == c || estimate - margin < d2_[i];
+      for (int64_t t = 0; t < trials_; ++t) {
+        const double slack = 2.0 * scale * static_cast<double>(e[t]) + cand_l2_err[t] * row_l2;
+        possible |= (row_term + cand_term[t] < slack) | (i == cands[t]);
       }
       if (possible) rows[kept++] = i;
     }

@@ -1,0 +1,301 @@
+// Weighted Lloyd iterations with per-point candidate lists and bounds.
+//
+// After a full pass (GEMM against every centroid) each point keeps its
+// kListSize nearest centroids and a lower bound on its distance to all the
+// others (the next distance). Centroids then drift a little per iteration,
+// and bounds move by the drifts (triangle inequality):
+// - a point whose upper bound to its own centroid stays below its lower bound
+//   to every other centroid keeps its label without reading its features
+//   (Hamerly's test);
+// - otherwise its listed centroids are measured, and if the nearest of them
+//   is still strictly inside the bound on the unlisted ones, that is exact;
+// - only the rest go back to a GEMM against all centroids.
+// Centroids are recomputed only for clusters whose members changed; the
+// others would come out bitwise the same.
+
+#include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+#include <torch/library.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <limits>
+#include <vector>
+
+#include "../op_checks.h"
+#include "dense_math.h"
+#include "small_dots.h"
+#include "weighted_means.h"
+
+namespace clue_ext {
+namespace {
+
+constexpr int64_t kListSize = 8;
+
+// Relative slack on the bound test, covering the rounding of expanded
+// squared distances.
+template <typename scalar_t>
+constexpr double bound_slack() {
+  return sizeof(scalar_t) == 4 ? 1e-5 : 1e-12;
+}
+
+template <typename scalar_t>
+class Lloyd {
+ public:
+  Lloyd(const at::Tensor& x, const at::Tensor& w, int64_t k)
+      : x_(x),
+        px_(x.data_ptr<scalar_t>()),
+        pw_(w.data_ptr<scalar_t>()),
+        n_(x.size(0)),
+        d_(x.size(1)),
+        k_(k),
+        m_(std::min(k, kListSize)),
+        lists_(n_ * m_),
+        bound_(n_, -1.0),
+        upper_(n_, 0.0),
+        second_(n_, 0.0),
+        d2_(n_),
+        x_norms_(cpu::row_sq_norms(x)) {}
+
+  // One assignment against `c`, whose rows moved by `drift` (per centroid)
+  // since the last one: labels (and each point's list and bounds) updated.
+  void assign(const at::Tensor& c, const std::vector<double>& drift, int64_t* labels) {
+    const at::Tensor c_norms_t = cpu::row_sq_norms(c);
+    const double* c_norms = c_norms_t.data_ptr<double>();
+    const double* xn = x_norms_.data_ptr<double>();
+    const scalar_t* pc = c.data_ptr<scalar_t>();
+    const double slack = bound_slack<scalar_t>();
+    const double max_drift = drift.empty() ? 0.0 : *std::max_element(drift.begin(), drift.end());
+    const int64_t n_blocks = (n_ + cpu::kRowChunk - 1) / cpu::kRowChunk;
+    std::atomic<int64_t> listed_ok{0}, listed_stale{0};
+    at::parallel_for(0, n_blocks, 1, [&](int64_t lo, int64_t hi) {
+      std::vector<int64_t> stale;
+      std::vector<const scalar_t*> row_ptr(1), vec_ptrs(m_);
+      std::vector<scalar_t> dots(m_);
+      at::Tensor gathered = at::empty({cpu::kRowChunk, d_}, x_.options());
+      at::Tensor tile = at::empty({cpu::kRowChunk, k_}, x_.options());
+      for (int64_t b = lo; b < hi; ++b) {
+        const int64_t begin = b * cpu::kRowChunk, end = std::min(n_, begin + cpu::kRowChunk);
+        stale.clear();
+        for (int64_t i = begin; i < end; ++i) {
+          if (bound_[i] < 0.0) {  // no list yet
+            stale.push_back(i);
+            continue;
+          }
+          bound_[i] = std::max(0.0, bound_[i] - max_drift);
+          second_[i] = std::max(0.0, second_[i] - max_drift);
+          upper_[i] += drift[labels[i]];
+          if (upper_[i] * (1.0 + slack) < second_[i]) continue;  // label stands
+          // Every 8th point measures its list anyway, to tell when lists pay again.
+          const bool try_list = lists_pay || i % 8 == 0;
+          if (try_list && measure_list(i, pc, c_norms, xn[i], slack, row_ptr, vec_ptrs, dots, labels)) {
+            listed_ok.fetch_add(1, std::memory_order_relaxed);
+            continue;
+          }
+          if (try_list) listed_stale.fetch_add(1, std::memory_order_relaxed);
+          stale.push_back(i);
+        }
+        refresh(stale, c, c_norms, gathered, tile, labels);
+      }
+    });
+    // While centroids move a lot, most lists fail their bound and measuring
+    // them first only adds work: go straight to the GEMM until they hold.
+    lists_pay = 2 * listed_ok.load() >= listed_stale.load();
+  }
+
+  // Exact squared distance of each point to its centroid.
+  void exact_sq_dists(const at::Tensor& c, const int64_t* labels, scalar_t* out) const {
+    const scalar_t* pc = c.data_ptr<scalar_t>();
+    at::parallel_for(0, n_, 1024, [&](int64_t lo, int64_t hi) {
+      for (int64_t i = lo; i < hi; ++i)
+        out[i] = static_cast<scalar_t>(cpu::sq_distance(px_ + i * d_, pc + labels[i] * d_, d_));
+    });
+  }
+
+  const std::vector<double>& sq_dists() const { return d2_; }
+
+ private:
+  // Measures point i against its listed centroids. Returns false when an
+  // unlisted centroid might be nearer (the point needs a full pass).
+  bool measure_list(int64_t i, const scalar_t* pc, const double* c_norms, double x_norm, double slack,
+                    std::vector<const scalar_t*>& row_ptr, std::vector<const scalar_t*>& vec_ptrs,
+                    std::vector<scalar_t>& dots, int64_t* labels) {
+    const int32_t* list = lists_.data() + i * m_;
+    row_ptr[0] = px_ + i * d_;
+    for (int64_t t = 0; t < m_; ++t) vec_ptrs[t] = pc + list[t] * d_;
+    cpu::small_dots(row_ptr.data(), 1, vec_ptrs.data(), m_, d_, dots.data(), m_);
+    std::pair<double, int32_t> best{std::numeric_limits<double>::infinity(), 0}, next = best;
+    for (int64_t t = 0; t < m_; ++t) {
+      const std::pair<double, int32_t> v{
+          std::max(0.0, x_norm + c_norms[list[t]] - 2.0 * static_cast<double>(dots[t])), list[t]};
+      if (v < best) {
+        next = best;
+        best = v;
+      } else if (v < next) {
+        next = v;
+      }
+    }
+    // Every centroid outside the list is at least bound_ away.
+    const double reach = bound_[i] * bound_[i];
+    if (m_ < k_ && !(best.first + slack * (x_norm + best.first + reach) < reach)) return false;
+    labels[i] = best.second;
+    d2_[i] = best.first;
+    upper_[i] = std::sqrt(best.first);
+    second_[i] = std::min(bound_[i], std::sqrt(next.first));
+    return true;
+  }
+
+  // Full distances of the `stale` points to every centroid: a new list (the
+  // m nearest, by (distance, index)) and bound (the next distance).
+  void refresh(const std::vector<int64_t>& stale, const at::Tensor& c, const double* c_norms,
+               at::Tensor& gathered, at::Tensor& tile, int64_t* labels) {
+    if (stale.empty()) return;
+    const int64_t count = static_cast<int64_t>(stale.size());
+    scalar_t* pg = gathered.data_ptr<scalar_t>();
+    for (int64_t r = 0; r < count; ++r) std::copy_n(px_ + stale[r] * d_, d_, pg + r * d_);
+    at::Tensor t = tile.narrow(0, 0, count);
+    cpu::dot_tile(gathered.narrow(0, 0, count), c, t);
+    const scalar_t* pt = t.data_ptr<scalar_t>();
+    const double* xn = x_norms_.data_ptr<double>();
+    const int64_t keep = m_ + (m_ < k_ ? 1 : 0);
+    double near_d[kListSize + 1];
+    int32_t near_j[kListSize + 1];
+    for (int64_t r = 0; r < count; ++r) {
+      const int64_t i = stale[r];
+      // The `keep` smallest (distance, index), sorted. Centroids come in
+      // index order, so an equal distance never displaces an earlier one.
+      int64_t filled = 0;
+      for (int64_t j = 0; j < k_; ++j) {
+        const double v = std::max(0.0, xn[i] + c_norms[j] - 2.0 * static_cast<double>(pt[r * k_ + j]));
+        if (filled == keep && !(v < near_d[keep - 1])) continue;
+        int64_t pos = filled < keep ? filled++ : keep - 1;
+        for (; pos > 0 && v < near_d[pos - 1]; --pos) {
+          near_d[pos] = near_d[pos - 1];
+          near_j[pos] = near_j[pos - 1];
+        }
+        near_d[pos] = v;
+        near_j[pos] = static_cast<int32_t>(j);
+      }
+      int32_t* list = lists_.data() + i * m_;
+      for (int64_t q = 0; q < m_; ++q) list[q] = near_j[q];
+      bound_[i] = m_ < k_ ? std::sqrt(near_d[m_]) : std::numeric_limits<double>::infinity();
+      labels[i] = near_j[0];
+      d2_[i] = near_d[0];
+      upper_[i] = std::sqrt(near_d[0]);
+      second_[i] = k_ > 1 ? std::sqrt(near_d[1]) : std::numeric_limits<double>::infinity();
+    }
+  }
+
+  bool lists_pay = true;
+  const at::Tensor& x_;
+  const scalar_t* px_;
+  const scalar_t* pw_;
+  const int64_t n_, d_, k_, m_;
+  std::vector<int32_t> lists_;  // (n, m) nearest centroids, nearest first
+  std::vector<double> bound_;   // distance below which no unlisted centroid lies; < 0: none yet
+  std::vector<double> upper_;   // bound above the distance to the label's centroid
+  std::vector<double> second_;  // distance below which no centroid but the label's lies
+  std::vector<double> d2_;      // expanded squared distance to the label (stale when skipped)
+  at::Tensor x_norms_;
+};
+
+// Moves each cluster of zero total weight onto a point of positive weight
+// that costs the most (largest w * d^2), one per cluster in cluster order.
+template <typename scalar_t>
+bool relocate_empty(const at::Tensor& x, const scalar_t* w, const std::vector<double>& d2,
+                    const double* cluster_w, at::Tensor& c) {
+  const int64_t n = x.size(0), k = c.size(0);
+  std::vector<int64_t> empty;
+  for (int64_t j = 0; j < k; ++j)
+    if (!(cluster_w[j] > 0.0)) empty.push_back(j);
+  if (empty.empty()) return false;
+  std::vector<std::pair<double, int64_t>> cost;
+  for (int64_t i = 0; i < n; ++i) {
+    const double v = static_cast<double>(w[i]) * d2[i];
+    if (w[i] > 0 && v > 0.0) cost.push_back({-v, i});
+  }
+  const size_t take = std::min(empty.size(), cost.size());
+  std::partial_sort(cost.begin(), cost.begin() + take, cost.end());
+  for (size_t e = 0; e < take; ++e) c[empty[e]].copy_(x[cost[e].second]);
+  return true;
+}
+
+// Flags the clusters whose members differ between two labelings.
+void mark_changed(const int64_t* now, const int64_t* before, int64_t n, std::vector<char>& touched) {
+  for (int64_t i = 0; i < n; ++i) {
+    if (now[i] == before[i]) continue;
+    touched[now[i]] = 1;
+    if (before[i] >= 0) touched[before[i]] = 1;
+  }
+}
+
+template <typename scalar_t>
+std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> run_lloyd(const at::Tensor& x, const at::Tensor& w,
+                                                                     at::Tensor c, int64_t max_iter, double tol) {
+  const int64_t n = x.size(0), k = c.size(0);
+  Lloyd<scalar_t> state(x, w, k);
+  at::Tensor labels = at::empty({n}, x.options().dtype(at::kLong));
+  at::Tensor previous = at::full({n}, -1, x.options().dtype(at::kLong));
+  at::Tensor cluster_w = at::zeros({k}, x.options().dtype(at::kDouble));
+  int64_t* pl = labels.data_ptr<int64_t>();
+  int64_t* pp = previous.data_ptr<int64_t>();
+  std::vector<double> drift(k, 0.0);
+  std::vector<char> touched(k);
+  bool settled = false;  // labels unchanged: the centroids are their means
+  bool means_current = false;  // c holds the means of `previous` (no relocation since)
+  int64_t iter = 0;
+  while (iter < max_iter) {
+    ++iter;
+    state.assign(c, drift, pl);
+    std::fill(touched.begin(), touched.end(), means_current ? 0 : 1);
+    if (means_current) mark_changed(pl, pp, n, touched);
+    at::Tensor next = at::empty_like(c);
+    cpu::weighted_means<scalar_t>(x, w, pl, c, next, cluster_w.data_ptr<double>(), touched.data());
+    means_current = true;
+    if (relocate_empty<scalar_t>(x, w.data_ptr<scalar_t>(), state.sq_dists(), cluster_w.data_ptr<double>(), next))
+      means_current = false;
+    const at::Tensor shift = (next.to(at::kDouble) - c.to(at::kDouble)).pow(2).sum(1);
+    const double* ps = shift.data_ptr<double>();
+    double total_shift = 0.0;
+    for (int64_t j = 0; j < k; ++j) {
+      drift[j] = std::sqrt(ps[j]);
+      total_shift += ps[j];
+    }
+    c = next;
+    if (!means_current) {
+      previous.copy_(labels);
+      continue;
+    }
+    if (at::equal(labels, previous)) {
+      settled = true;
+      break;
+    }
+    if (total_shift <= tol) break;
+    previous.copy_(labels);
+  }
+  if (!settled) state.assign(c, drift, pl);  // the labels must describe the final centroids
+  at::Tensor sq = at::empty({n}, x.options());
+  state.exact_sq_dists(c, pl, sq.data_ptr<scalar_t>());
+  return {c, labels, sq, at::scalar_tensor(iter, x.options().dtype(at::kLong))};
+}
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> lloyd_cpu(const at::Tensor& x_in, const at::Tensor& w_in,
+                                                                     const at::Tensor& c_in, int64_t max_iter,
+                                                                     double tol) {
+  check_lloyd_args(x_in, w_in, c_in, max_iter, tol);
+  const at::Tensor x = x_in.contiguous();
+  const at::Tensor w = w_in.contiguous();
+  const at::Tensor c = c_in.contiguous().clone();
+  std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> out;
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "lloyd_cpu", [&] { out = run_lloyd<scalar_t>(x, w, c, max_iter, tol); });
+  return out;
+}
+
+} // namespace
+
+TORCH_LIBRARY_IMPL(clue_ext, CPU, m) {
+  m.impl("lloyd", &lloyd_cpu);
+}
+
+} // namespace clue_ext

@@ -1,0 +1,65 @@
+#pragma once
+
+// Weighted means per cluster, shared by the centroid_update op and the
+// Lloyd loop. Threads own disjoint ranges of clusters and each scans every
+// label, so a cluster's sums are always formed in point order by one thread:
+// the result does not depend on the thread count.
+
+#include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+
+#include <algorithm>
+#include <vector>
+
+namespace clue_ext {
+namespace cpu {
+
+// new_c[k] = sum_{labels==k} w x / sum_{labels==k} w (in double); clusters of
+// zero weight copy their row of old_c. cluster_w receives the sums of w.
+// With `only` given, clusters whose flag is 0 are not recomputed: their row
+// of old_c and their entry of cluster_w are kept (the caller knows their
+// members did not change, so the sums would come out bitwise the same).
+template <typename scalar_t>
+void weighted_means(const at::Tensor& x, const at::Tensor& w, const int64_t* labels,
+                    const at::Tensor& old_c, at::Tensor& new_c, double* cluster_w,
+                    const char* only = nullptr) {
+  const int64_t n = x.size(0), d = x.size(1), k = old_c.size(0);
+  const scalar_t* px = x.data_ptr<scalar_t>();
+  const scalar_t* pw = w.data_ptr<scalar_t>();
+  const scalar_t* po = old_c.data_ptr<scalar_t>();
+  scalar_t* pn = new_c.data_ptr<scalar_t>();
+
+  at::parallel_for(0, k, 1, [&](int64_t k0, int64_t k1) {
+    std::vector<double> sums((k1 - k0) * d, 0.0);
+    std::vector<double> mass(k1 - k0, 0.0);
+    for (int64_t i = 0; i < n; ++i) {
+      const int64_t l = labels[i];
+      if (l < k0 || l >= k1 || (only != nullptr && !only[l])) continue;
+      const double wi = static_cast<double>(pw[i]);
+      if (wi == 0.0) continue;
+      double* s = sums.data() + (l - k0) * d;
+      const scalar_t* row = px + i * d;
+#pragma omp simd
+      for (int64_t j = 0; j < d; ++j) s[j] += wi * static_cast<double>(row[j]);
+      mass[l - k0] += wi;
+    }
+    for (int64_t c = k0; c < k1; ++c) {
+      scalar_t* out = pn + c * d;
+      if (only != nullptr && !only[c]) {
+        std::copy_n(po + c * d, d, out);
+        continue;
+      }
+      const double m = mass[c - k0];
+      cluster_w[c] = m;
+      if (m > 0.0) {
+        const double* s = sums.data() + (c - k0) * d;
+        for (int64_t j = 0; j < d; ++j) out[j] = static_cast<scalar_t>(s[j] / m);
+      } else {
+        for (int64_t j = 0; j < d; ++j) out[j] = po[c * d + j];
+      }
+    }
+  });
+}
+
+} // namespace cpu
+} // namespace clue_ext

@@ -1,0 +1,201 @@
+"""CUDA kernels against the CPU kernels, and torch.library.opcheck on each op.
+
+The parity checks live in clue_ext.selftest (so that `python -m
+clue_ext.selftest` runs the same ones on a user's GPU). Here they run
+CUDA-vs-CPU, skipped visibly when no CUDA device is present, and
+CPU-vs-reference, which needs no GPU and also checks the checks.
+"""
+
+import pytest
+import torch
+
+import clue_ext
+from clue_ext import ops, reference, selftest
+from clue_ext.selftest import PARITY_CHECKS, Backend, random_problem, uniforms
+
+needs_cuda = [
+    pytest.mark.cuda,
+    pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device"),
+    pytest.mark.skipif(not clue_ext.build_info()["cuda"], reason="clue_ext built without CUDA kernels"),
+]
+DEVICES = ["cpu", pytest.param("cuda", marks=needs_cuda)]
+
+
+def cuda_test(fn):
+    """Marks a test as needing a CUDA device and a build with CUDA kernels."""
+    for mark in reversed(needs_cuda):
+        fn = mark(fn)
+    return fn
+
+
+def _ids(check):
+    return check.__name__.replace("check_", "")
+
+
+@pytest.mark.parametrize("check", PARITY_CHECKS, ids=_ids)
+def test_cpu_kernels_match_reference(check):
+    check(Backend(ops, "cpu"), Backend(reference, "cpu"))
+
+
+@cuda_test
+@pytest.mark.parametrize("check", PARITY_CHECKS, ids=_ids)
+def test_cuda_kernels_match_cpu(check):
+    check(Backend(ops, "cuda"), Backend(ops, "cpu"))
+
+
+def test_build_info_names_the_compiled_archs():
+    info = clue_ext.build_info()
+    assert info["cuda"] == bool(info["cuda_archs"])
+    if info["cuda"]:
+        assert all(arch.strip() for arch in info["cuda_archs"].split(";")), info
+
+
+@pytest.mark.parametrize("op", ["kmeanspp_seed", "assign", "centroid_update", "nearest_points", "lloyd"])
+def test_cuda_kernels_are_registered_when_built(op):
+    """Needs no GPU: a CUDA build registers a CUDA kernel for every op."""
+    has_cuda = torch._C._dispatch_has_kernel_for_dispatch_key(f"clue_ext::{op}", "CUDA")
+    assert has_cuda == clue_ext.build_info()["cuda"]
+
+
+# --- several tiles and row blocks ---------------------------------------------------
+
+
+@cuda_test
+@pytest.mark.slow
+def test_cuda_many_chunks_match_cpu():
+    """N large enough for several GEMM tiles (assign, nearest_points) and many
+    row blocks in the seeding's prefix sums."""
+    cuda, cpu = Backend(ops, "cuda"), Backend(ops, "cpu")
+    x, w = random_problem(140_000, 6, seed=21)
+    k, trials = 24, 3
+    u = uniforms(k, trials, seed=21)
+    assert torch.equal(cuda("kmeanspp_seed", x, w, k, u, trials), cpu("kmeanspp_seed", x, w, k, u, trials))
+    c = x[:16] + 0.01
+    la, da = cuda("assign", x, c)
+    lb, db = cpu("assign", x, c)
+    assert torch.equal(la, lb)
+    torch.testing.assert_close(da, db, rtol=1e-12, atol=1e-12)
+    assert torch.equal(cuda("nearest_points", x, c), cpu("nearest_points", x, c))
+    new_a, mass_a = cuda("centroid_update", x, w, lb, c)
+    new_b, mass_b = cpu("centroid_update", x, w, lb, c)
+    torch.testing.assert_close(new_a, new_b, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(mass_a, mass_b, rtol=1e-12, atol=0.0)
+
+
+# --- end to end on the GPU -----------------------------------------------------------
+
+
+@cuda_test
+def test_cuda_weighted_kmeans_matches_cpu():
+    x, w = random_problem(4000, 16, seed=22)
+    a = clue_ext.weighted_kmeans(x.cuda(), w.cuda(), 30, seed=5)
+    b = clue_ext.weighted_kmeans(x, w, 30, seed=5)
+    assert a.centroids.is_cuda and a.labels.is_cuda
+    assert torch.equal(a.labels.cpu(), b.labels)
+    torch.testing.assert_close(a.centroids.cpu(), b.centroids, rtol=1e-10, atol=1e-10)
+    assert a.inertia == pytest.approx(b.inertia, rel=1e-10)
+    assert a.n_iter == b.n_iter
+
+
+@cuda_test
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_cuda_select_end_to_end(dtype):
+    x, _ = random_problem(3000, 24, dtype=dtype, seed=23)
+    probs = torch.softmax(torch.randn(3000, 7, generator=torch.Generator().manual_seed(23)), dim=1)
+    exclude = torch.arange(0, 3000, 7)
+    picks = clue_ext.select(x.cuda(), probs.cuda(), 100, seed=3, exclude=exclude)
+    assert picks.is_cuda and picks.dtype == torch.long
+    selftest._assert_distinct(picks.cpu(), 3000, "select")
+    assert not bool(torch.isin(picks.cpu(), exclude).any())
+    if dtype == torch.float64:
+        assert torch.equal(picks.cpu(), clue_ext.select(x, probs, 100, seed=3, exclude=exclude))
+
+
+@cuda_test
+def test_cuda_seeding_and_assign_never_synchronise():
+    """The seeding loop and the assignment enqueue work only: any host
+    synchronisation inside them raises in sync-debug mode."""
+    x, w = random_problem(5000, 12, dtype=torch.float32, seed=24)
+    x, w = x.cuda(), w.cuda()
+    u = uniforms(40, 3, seed=24).cuda()
+    f = x[:, :4].contiguous()
+    torch.cuda.synchronize()
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        idx = torch.ops.clue_ext.kmeanspp_seed(x, w, 40, u, 3)
+        torch.ops.clue_ext.kmeanspp_seed(x, w, 40, u, 3, f)
+        labels, _ = torch.ops.clue_ext.assign(x, x.index_select(0, idx))
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
+    selftest._assert_distinct(idx.cpu(), 5000, "kmeanspp_seed")
+    assert int(labels.max()) < 40
+
+
+@cuda_test
+def test_cuda_accepts_non_contiguous_inputs():
+    x, w = random_problem(500, 9, seed=25)
+    xt = x.t().contiguous().cuda().t()  # (500, 9), column-major
+    c = x[:20].cuda()
+    la, da = ops.assign(xt, c)
+    lb, db = ops.assign(x, x[:20])
+    assert torch.equal(la.cpu(), lb)
+    torch.testing.assert_close(da.cpu(), db)
+    labels = lb.cuda()
+    ca, _ = ops.centroid_update(xt, w.cuda()[::1], labels, c)
+    cb, _ = ops.centroid_update(x, w, lb, x[:20])
+    torch.testing.assert_close(ca.cpu(), cb, rtol=1e-12, atol=1e-12)
+    assert torch.equal(ops.nearest_points(xt, c).cpu(), ops.nearest_points(x, x[:20]))
+
+
+@cuda_test
+def test_cuda_rejects_bad_arguments_like_cpu():
+    x, w = random_problem(50, 4, seed=26)
+    u = uniforms(5, 2)
+    cases = [
+        ("kmeanspp_seed", (x, w, 0, uniforms(1, 2)[:0], 2)),
+        ("kmeanspp_seed", (x, w, 5, u[:-1], 2)),
+        ("kmeanspp_seed", (x, w.float(), 5, u, 2)),
+        ("assign", (x[None], x[:3])),
+        ("assign", (x, x[:3, :2])),
+        ("centroid_update", (x, w, torch.full((50,), 3), x[:3])),
+        ("centroid_update", (x, w, torch.full((50,), -1), x[:3])),
+        ("nearest_points", (x, x[:10], torch.ones(50, dtype=torch.bool))),
+    ]
+    for op, args in cases:
+        errors = []
+        for device in ("cpu", "cuda"):
+            moved = [a.to(device) for a in args]
+            with pytest.raises((ValueError, TypeError)) as info:
+                getattr(ops, op)(*moved)
+            # The position named for a bad label may differ; the rest may not.
+            errors.append((info.type, str(info.value).split("\n")[0].split(" at position")[0]))
+        assert errors[0] == errors[1], (op, errors)
+
+
+# --- torch.library.opcheck -----------------------------------------------------------
+
+
+def _samples(device):
+    x, w = random_problem(300, 7, seed=27)
+    f, _ = random_problem(300, 3, seed=28)
+    x, w, f = x.to(device), w.to(device), f.to(device)
+    u = uniforms(12, 3, seed=27).to(device)
+    c = x[:12].clone()
+    labels = torch.arange(300, device=device) % 12
+    exclude = torch.zeros(300, dtype=torch.bool, device=device)
+    exclude[::3] = True
+    return {
+        "kmeanspp_seed": (torch.ops.clue_ext.kmeanspp_seed.default, (x, w, 12, u, 3), {}),
+        "kmeanspp_seed_factor": (torch.ops.clue_ext.kmeanspp_seed.default, (x, w, 12, u, 3), {"x_factor": f}),
+        "assign": (torch.ops.clue_ext.assign.default, (x, c), {}),
+        "centroid_update": (torch.ops.clue_ext.centroid_update.default, (x, w, labels, c), {}),
+        "nearest_points": (torch.ops.clue_ext.nearest_points.default, (x, c), {}),
+        "nearest_points_exclude": (torch.ops.clue_ext.nearest_points.default, (x, c), {"exclude": exclude}),
+    }
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("name", sorted(_samples("cpu")))
+def test_opcheck(name, device):
+    op, args, kwargs = _samples(device)[name]
+    torch.library.opcheck(op, args, kwargs)
