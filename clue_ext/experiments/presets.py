@@ -1,0 +1,149 @@
+"""Named experiment presets: the paper's setups and fast offline ones.
+
+``digits``, ``office`` and the four ``domainnet-*`` presets reproduce the
+paper's setups (Sec. 4.2 and the authors' configs) and need the real data
+sets (see ``clue_ext.data``). The embedded presets run offline on data that
+ships with ordinary packages, sized to finish in minutes on a laptop CPU;
+``tiny`` exists for tests and smoke checks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+from .configs import ExperimentConfig
+
+ALL_STRATEGIES = ("uniform", "entropy", "margin", "least-confidence", "coreset", "badge", "aada", "clue")
+PAPER_STRATEGIES = ("uniform", "entropy", "margin", "coreset", "badge", "clue")
+
+
+@dataclass(frozen=True)
+class Preset:
+    """A named config with a one-line description.
+
+    ``threads``: torch CPU threads the CLI uses unless ``--threads`` is given
+    (``None``: torch's default). The embedded presets use one: LeNet's small
+    layers gain little from a second thread on an idle machine (~1.4x) and lose
+    several-fold on a shared one, where OpenMP threads wait on each other
+    behind other processes.
+    """
+
+    name: str
+    description: str
+    config: ExperimentConfig
+    threads: Optional[int] = None
+
+
+# The authors' DomainNet configuration (ResNet-34, batch 64, Adam 1e-5, loss
+# weights 0.1 / 0.1 / 0.01, 10 rounds of B = 500, T = 0.1). Their config names
+# a round-0 learning rate of 3e-7, but their code ignored it and trained round
+# 0 with the source learning rate, 1e-5: the paper's numbers come from 1e-5,
+# so that is what we set (and, unlike the original, actually use).
+_DOMAINNET = dict(
+    model="resnet34",
+    pretrained=True,
+    strategies=PAPER_STRATEGIES,
+    da_methods=("ft", "mme"),
+    rounds=10,
+    budget=500,
+    runs=3,
+    temperature=0.1,
+    source_epochs=50,
+    source_lr=1e-5,
+    uda_epochs=50,
+    uda_lr=1e-5,
+    epochs=20,
+    lr=1e-5,
+    batch_size=64,
+    src_weight=0.1,
+    unsup_weight=0.1,
+    cent_weight=0.01,
+    report_labels=(1000, 2000, 5000),
+)
+
+# Offline presets: LeNet on the embedded 28x28 benchmarks, every training
+# stage shortened (capped steps per epoch) so a 5-round comparison of four
+# strategies under MME fits in a few minutes on two CPU cores.
+_EMBEDDED = dict(
+    model="lenet",
+    strategies=("uniform", "entropy", "margin", "clue"),
+    da_methods=("mme",),
+    rounds=5,
+    budget=10,
+    runs=2,
+    source_epochs=3,
+    source_lr=1e-3,
+    uda_epochs=3,
+    uda_lr=2e-4,
+    epochs=2,
+    lr=2e-4,
+    batch_size=64,
+    steps_per_epoch=20,
+    step_size=None,
+    report_labels=(10, 20, 30, 50),
+)
+
+
+def _preset(name: str, description: str, threads: Optional[int] = None, **fields) -> Preset:
+    return Preset(name, description, ExperimentConfig(**fields), threads)
+
+
+PRESETS: dict[str, Preset] = {
+    preset.name: preset
+    for preset in (
+        _preset(
+            "synth-mnist",
+            "offline: synthetic printed digits -> 5k real MNIST digits, LeNet, MME, 5 x 10 labels, 2 runs (the default)",
+            source="synth", target="mnist", threads=1, **_EMBEDDED,
+        ),
+        _preset(
+            "mnist-mnistm",
+            "offline: MNIST -> MNIST-M-style blends on photos, LeNet, MME, 5 x 10 labels, 2 runs",
+            source="mnist", target="mnistm", threads=1, **_EMBEDDED,
+        ),
+        _preset(
+            "uci-mnist",
+            "offline: scikit-learn's 8x8 digits upscaled -> 5k real MNIST digits, LeNet, MME, 5 x 10 labels, 2 runs",
+            source="uci", target="mnist", threads=1, **_EMBEDDED,
+        ),
+        _preset(
+            "tiny",
+            "seconds: a few hundred synth->mnist images, every strategy, ft/mme/dann, 2 x 10 labels (tests)",
+            source="synth", target="mnist", threads=1, limit_source=512, limit_pool=160, limit_test=160,
+            model="lenet", strategies=ALL_STRATEGIES, da_methods=("ft", "mme", "dann"),
+            rounds=2, budget=10, runs=1, source_epochs=5, source_lr=1e-3, uda_epochs=1, epochs=1,
+            batch_size=32, steps_per_epoch=2, step_size=None, aada_discriminator_epochs=1,
+        ),
+        _preset(
+            "digits",
+            "paper: SVHN -> MNIST, LeNet, 30 rounds x B=10, the authors' DIGITS hyperparameters (Table 2)",
+            source="svhn", target="mnist", model="lenet", strategies=PAPER_STRATEGIES + ("aada",),
+            da_methods=("ft", "mme", "dann"), rounds=30, budget=10, runs=3, temperature=1.0,
+            source_epochs=50, uda_epochs=60, epochs=60, report_labels=(30, 60, 150),
+        ),
+        _preset(
+            "office",
+            "paper: Office-31 DSLR -> Amazon, ResNet-34, 10 rounds x B=30, T=1 (Table 2)",
+            source="dslr", target="amazon",
+            **{**_DOMAINNET, "budget": 30, "temperature": 1.0, "report_labels": (30, 60, 150)},
+        ),
+        _preset("domainnet-rc", "paper: DomainNet Real -> Clipart, ResNet-34, 10 x B=500, T=0.1 (Table 1)",
+                source="real", target="clipart", **_DOMAINNET),
+        _preset("domainnet-cs", "paper: DomainNet Clipart -> Sketch, ResNet-34, 10 x B=500, T=0.1 (Table 1)",
+                source="clipart", target="sketch", **_DOMAINNET),
+        _preset("domainnet-sp", "paper: DomainNet Sketch -> Painting, ResNet-34, 10 x B=500, T=0.1 (Table 1)",
+                source="sketch", target="painting", **_DOMAINNET),
+        _preset("domainnet-cq", "paper: DomainNet Clipart -> Quickdraw, ResNet-34, 10 x B=500, T=0.1 (Table 1)",
+                source="clipart", target="quickdraw", **_DOMAINNET),
+    )
+}
+
+DEFAULT_PRESET = "synth-mnist"
+
+
+def get_preset(name: str) -> Preset:
+    """The preset called ``name``; ValueError listing the valid names otherwise."""
+    if name not in PRESETS:
+        raise ValueError(f"unknown preset {name!r}; valid presets: {', '.join(PRESETS)}")
+    return PRESETS[name]

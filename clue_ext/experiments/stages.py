@@ -1,0 +1,117 @@
+"""The two stages every unit of a run shares, computed once and cached on disk.
+
+* the source model (trained on labeled source data), shared by all runs;
+* round 0 of each (DA method, run): the source model after unsupervised
+  adaptation to the target pool (``ft`` skips it), and its target accuracy.
+
+Each is stored under the cache folder by a hash of exactly the settings that
+produce it, so another output folder with the same settings (or a rerun)
+reuses it, and a changed setting never serves a stale file.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Optional
+
+from ..adapt import get_da_method
+from ..data import DomainShift
+from . import storage
+from .configs import ExperimentConfig, stable_hash
+from .seeds import run_seed, source_seed
+from .training import build_initial_model, cpu_state, evaluate_accuracy, train_source_model
+
+logger = logging.getLogger(__name__)
+
+# Bump when what a stage computes changes, so old cache files miss.
+STAGE_VERSION = 1
+
+
+def source_key(config: ExperimentConfig) -> str:
+    fields = config.identity_fields()
+    keep = ("source", "target", "data_seed", "limit_source", "model", "pretrained", "weights",
+            "source_epochs", "source_lr", "weight_decay", "batch_size", "seed")
+    return stable_hash({"stage": "source", "version": STAGE_VERSION, **{k: fields[k] for k in keep}})
+
+
+def round0_key(config: ExperimentConfig, da_method: str, run: int) -> str:
+    fields = config.identity_fields()
+    return stable_hash({
+        "stage": "round0",
+        "version": STAGE_VERSION,
+        "source_model": source_key(config),
+        "da_method": da_method,
+        "run": run,
+        "uda_epochs": config.uda_epochs,
+        "hparams": config.da_hparams(run_seed(config.seed, run, da_method)),
+        "pool": [fields["limit_pool"], fields["limit_test"]],
+    })
+
+
+class StageCache:
+    """Builds or loads the source model and the round-0 models of an experiment."""
+
+    def __init__(self, config: ExperimentConfig, shift: DomainShift, cache_dir: Path, *, device, progress: bool):
+        self.config = config
+        self.shift = shift
+        self.cache_dir = Path(cache_dir)
+        self.device = device
+        self.progress = progress
+        self._source: Optional[dict] = None  # read once per process, whatever the number of round-0 stages
+
+    def source_model(self) -> dict:
+        """``{"model": state, "target_accuracy": float, "seconds": float}``."""
+        if self._source is None:
+            self._source = self._load_or_train_source()
+        return self._source
+
+    def _load_or_train_source(self) -> dict:
+        path = self.cache_dir / f"source-{source_key(self.config)}.pt"
+        cached = storage.load_torch(path)
+        if cached is not None:
+            logger.info("source model: cached %s (target accuracy %.2f%%)", path.name, cached["target_accuracy"])
+            return cached
+        seed = source_seed(self.config.seed)
+        model = build_initial_model(self.config, self.shift, seed, self.device)
+        started = time.perf_counter()
+        train_source_model(model, self.config, self.shift.source_train, seed=seed, device=self.device,
+                           progress=self.progress)
+        result = {
+            "model": cpu_state(model),
+            "target_accuracy": evaluate_accuracy(model, self.shift.target_test, self.device),
+            "seconds": time.perf_counter() - started,
+        }
+        storage.save_torch(path, result)
+        logger.info("source model: trained in %.1f s, %s accuracy %.2f%% before adaptation",
+                    result["seconds"], self.shift.name, result["target_accuracy"])
+        return result
+
+    def round0(self, da_method: str, run: int) -> dict:
+        """``{"model", "da_state", "accuracy", "seconds"}`` after round-0 adaptation."""
+        path = self.cache_dir / f"round0-{da_method}-run{run}-{round0_key(self.config, da_method, run)}.pt"
+        cached = storage.load_torch(path)
+        if cached is not None:
+            logger.info("round 0 (%s, run %d): cached, accuracy %.2f%%", da_method, run, cached["accuracy"])
+            return cached
+        source = self.source_model()
+        model = build_initial_model(self.config, self.shift, source_seed(self.config.seed), self.device,
+                                    load_pretrained=False)
+        model.load_state_dict(source["model"])
+        method = get_da_method(da_method, **self.config.da_hparams(run_seed(self.config.seed, run, da_method)))
+        started = time.perf_counter()
+        method.adapt_unsupervised(
+            model, self.shift.source_train, self.shift.target_pool.with_mode("train"),
+            epochs=self.config.uda_epochs, device=self.device, progress=self.progress,
+        )
+        result = {
+            "model": cpu_state(model),
+            "da_state": method.state_dict(),
+            "accuracy": evaluate_accuracy(model, self.shift.target_test, self.device),
+            "seconds": time.perf_counter() - started,
+        }
+        storage.save_torch(path, result)
+        logger.info("round 0 (%s, run %d): adapted in %.1f s, accuracy %.2f%%",
+                    da_method, run, result["seconds"], result["accuracy"])
+        return result
