@@ -49,17 +49,10 @@ def lloyd(
 
 
 def nearest_points(
-    x: torch.Tensor,
-    centroids: torch.Tensor,
-    exclude: Optional[torch.Tensor] = None,
-    labels: Optional[torch.Tensor] = None,
-    sq_dists: Optional[torch.Tensor] = None,
+    x: torch.Tensor, centroids: torch.Tensor, exclude: Optional[torch.Tensor] = None
 ) -> torch.Tensor:
-    """Distinct nearest point of each centroid, centroids served in order.
-
-    `labels`/`sq_dists` (an assignment of x to these centroids) only save work.
-    """
-    return _ops.nearest_points(x, centroids, exclude, labels, sq_dists)
+    """Distinct nearest point of each centroid, centroids served in order."""
+    return _ops.nearest_points(x, centroids, exclude)
 
 
 def build_info() -> dict:
@@ -90,5 +83,5 @@ def _lloyd_fake(x, weights, centroids, max_iter, tol):
 
 
 @torch.library.register_fake("clue_ext::nearest_points")
-def _nearest_points_fake(x, centroids, exclude=None, labels=None, sq_dists=None):
+def _nearest_points_fake(x, centroids, exclude=None):
     return x.new_empty((centroids.shape[0],), dtype=torch.long)

@@ -108,13 +108,9 @@ def centroid_update(
 
 
 def nearest_points(
-    x: torch.Tensor,
-    centroids: torch.Tensor,
-    exclude: Optional[torch.Tensor] = None,
-    labels: Optional[torch.Tensor] = None,
-    sq_dists: Optional[torch.Tensor] = None,
+    x: torch.Tensor, centroids: torch.Tensor, exclude: Optional[torch.Tensor] = None
 ) -> torch.Tensor:
-    """Distinct nearest point per centroid, centroid by centroid (assignment hints unused)."""
+    """Distinct nearest point per centroid, centroid by centroid."""
     d = _sq_distances(x, centroids)
     taken = torch.zeros(x.shape[0], dtype=torch.bool, device=x.device) if exclude is None else exclude.clone()
     picks = []

@@ -107,4 +107,4 @@ def select_with(backend, x: torch.Tensor, p: torch.Tensor, budget: int, *, tempe
         w = w * keep.double()
     w = uniform_if_all_zero(w, keep).to(x.dtype)
     result = run_kmeans(backend, x, w, budget, seed=seed, max_iter=max_iter, tol=tol)
-    return backend.nearest_points(x, result.centroids, exclude, result.labels, result.sq_dists)
+    return backend.nearest_points(x, result.centroids, exclude)

@@ -53,10 +53,9 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> lloyd(const at::Tenso
 }
 
 at::Tensor nearest_points(const at::Tensor& x, const at::Tensor& centroids,
-                          const std::optional<at::Tensor>& exclude, const std::optional<at::Tensor>& labels,
-                          const std::optional<at::Tensor>& sq_dists) {
+                          const std::optional<at::Tensor>& exclude) {
   static auto handle = op<decltype(nearest_points)>("clue_ext::nearest_points");
-  return handle.call(x, centroids, exclude, labels, sq_dists);
+  return handle.call(x, centroids, exclude);
 }
 
 std::string build_info() {
@@ -74,8 +73,7 @@ TORCH_LIBRARY(clue_ext, m) {
   m.def("centroid_update(Tensor x, Tensor weights, Tensor labels, Tensor centroids) -> (Tensor, Tensor)");
   m.def("lloyd(Tensor x, Tensor weights, Tensor centroids, int max_iter, float tol) "
         "-> (Tensor, Tensor, Tensor, Tensor)");
-  m.def("nearest_points(Tensor x, Tensor centroids, Tensor? exclude=None, Tensor? labels=None, "
-        "Tensor? sq_dists=None) -> Tensor");
+  m.def("nearest_points(Tensor x, Tensor centroids, Tensor? exclude=None) -> Tensor");
   m.def("build_info() -> str", &build_info);
 }
 

@@ -85,23 +85,9 @@ inline void check_lloyd_args(const at::Tensor& x, const at::Tensor& weights,
 }
 
 inline void check_nearest_args(const at::Tensor& x, const at::Tensor& centroids,
-                               const std::optional<at::Tensor>& exclude,
-                               const std::optional<at::Tensor>& labels,
-                               const std::optional<at::Tensor>& sq_dists) {
+                               const std::optional<at::Tensor>& exclude) {
   check_points(x);
   check_centroids(x, centroids);
-  TORCH_CHECK_VALUE(labels.has_value() == sq_dists.has_value(),
-                    "labels and sq_dists must be given together (an assignment of x to centroids)");
-  if (labels.has_value()) {
-    CLUE_CHECK_DIM(*labels, 1, "labels");
-    CLUE_CHECK_DTYPE(*labels, at::kLong, "labels");
-    CLUE_CHECK_SAME_DEVICE(x, *labels, "x", "labels");
-    CLUE_CHECK_ROWS(*labels, x.size(0), "labels");
-    CLUE_CHECK_DIM(*sq_dists, 1, "sq_dists");
-    CLUE_CHECK_SAME_DTYPE(x, *sq_dists, "x", "sq_dists");
-    CLUE_CHECK_SAME_DEVICE(x, *sq_dists, "x", "sq_dists");
-    CLUE_CHECK_ROWS(*sq_dists, x.size(0), "sq_dists");
-  }
   if (exclude.has_value()) {
     CLUE_CHECK_DIM(*exclude, 1, "exclude");
     CLUE_CHECK_DTYPE(*exclude, at::kBool, "exclude");

@@ -117,12 +117,6 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> lloyd(
 //   x           (N, D) points.
 //   centroids   (K, D).
 //   exclude     optional bool (N,) mask of points that may not be returned.
-//   labels, sq_dists  optional, together: an assignment of x to these very
-//               centroids (int64 nearest centroid and its exact squared
-//               distance, as assign or lloyd return). They change no result
-//               but let the op measure only the points that could beat a
-//               centroid's own points: a point is never nearer to another
-//               centroid than to its own.
 // Requires K <= N - (number of excluded points).
 // Centroids are served in order: centroid j gets its nearest point (by
 // (distance, index)) that is neither excluded nor taken by centroids 0..j-1.
@@ -131,9 +125,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> lloyd(
 at::Tensor nearest_points(
     const at::Tensor& x,
     const at::Tensor& centroids,
-    const std::optional<at::Tensor>& exclude = std::nullopt,
-    const std::optional<at::Tensor>& labels = std::nullopt,
-    const std::optional<at::Tensor>& sq_dists = std::nullopt);
+    const std::optional<at::Tensor>& exclude = std::nullopt);
 
 // JSON describing the build: whether CUDA kernels were compiled, for which
 // architectures, against which torch and CUDA versions.

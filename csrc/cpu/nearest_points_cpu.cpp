@@ -7,7 +7,6 @@
 #include <torch/library.h>
 
 #include <algorithm>
-#include <numeric>
 #include <limits>
 #include <utility>
 #include <vector>
@@ -92,50 +91,9 @@ int64_t rescan(const at::Tensor& x, const at::Tensor& x_norms, const at::Tensor&
   return best.second;
 }
 
-// Serves the centroids in order using an assignment of x to them: a
-// cluster's own points are at their known distance, and a point of another
-// cluster is at least its own distance away, so only points whose own
-// distance does not exceed the best found so far are measured (exactly).
-template <typename scalar_t>
-void serve_with_assignment(const at::Tensor& x, const at::Tensor& c, const int64_t* labels,
-                           const scalar_t* own, std::vector<char>& taken, int64_t* out) {
-  const int64_t n = x.size(0), d = x.size(1), k = c.size(0);
-  const scalar_t* px = x.data_ptr<scalar_t>();
-  const scalar_t* pc = c.data_ptr<scalar_t>();
-  std::vector<int64_t> first(k + 1, 0), members(n);
-  for (int64_t i = 0; i < n; ++i) ++first[labels[i] + 1];
-  for (int64_t j = 0; j < k; ++j) first[j + 1] += first[j];
-  std::vector<int64_t> fill(first.begin(), first.end() - 1);
-  for (int64_t i = 0; i < n; ++i) members[fill[labels[i]]++] = i;
-  std::vector<int64_t> by_own(n);
-  for (int64_t i = 0; i < n; ++i) by_own[i] = i;
-  std::sort(by_own.begin(), by_own.end(), [&](int64_t a, int64_t b) {
-    return own[a] < own[b] || (own[a] == own[b] && a < b);
-  });
-  for (int64_t j = 0; j < k; ++j) {
-    Candidate best{std::numeric_limits<double>::infinity(), -1};
-    for (int64_t q = first[j]; q < first[j + 1]; ++q) {
-      const int64_t i = members[q];
-      if (!taken[i]) best = std::min(best, Candidate{static_cast<double>(own[i]), i});
-    }
-    for (int64_t q = 0; q < n && static_cast<double>(own[by_own[q]]) <= best.first; ++q) {
-      const int64_t i = by_own[q];
-      if (taken[i] || labels[i] == j) continue;
-      // Rounded like `own`, so that ties compare alike.
-      const double v = static_cast<double>(static_cast<scalar_t>(cpu::sq_distance(px + i * d, pc + j * d, d)));
-      best = std::min(best, Candidate{v, i});
-    }
-    TORCH_INTERNAL_ASSERT(best.second >= 0, "nearest_points ran out of points");
-    taken[best.second] = 1;
-    out[j] = best.second;
-  }
-}
-
 at::Tensor nearest_points_cpu(const at::Tensor& x_in, const at::Tensor& c_in,
-                              const std::optional<at::Tensor>& exclude_in,
-                              const std::optional<at::Tensor>& labels_in,
-                              const std::optional<at::Tensor>& sq_dists_in) {
-  check_nearest_args(x_in, c_in, exclude_in, labels_in, sq_dists_in);
+                              const std::optional<at::Tensor>& exclude_in) {
+  check_nearest_args(x_in, c_in, exclude_in);
   const at::Tensor x = x_in.contiguous();
   const at::Tensor c = c_in.contiguous();
   const int64_t n = x.size(0), k = c.size(0);
@@ -152,15 +110,6 @@ at::Tensor nearest_points_cpu(const at::Tensor& x_in, const at::Tensor& c_in,
   at::Tensor out = at::empty({k}, x.options().dtype(at::kLong));
   int64_t* po = out.data_ptr<int64_t>();
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "nearest_points_cpu", [&] {
-    if (labels_in.has_value()) {
-      std::vector<char> taken(n, 0);
-      if (excluded != nullptr)
-        for (int64_t i = 0; i < n; ++i) taken[i] = excluded[i];
-      const at::Tensor labels = labels_in->contiguous();
-      const at::Tensor own = sq_dists_in->contiguous();
-      serve_with_assignment<scalar_t>(x, c, labels.data_ptr<int64_t>(), own.data_ptr<scalar_t>(), taken, po);
-      return;
-    }
     const auto lists = short_lists<scalar_t>(x, c, excluded, std::min(kShortList, n - n_excluded));
     std::vector<char> taken(n, 0);
     if (excluded != nullptr)

@@ -261,13 +261,9 @@ void rescan(const at::Tensor& x, const at::Tensor& x_norms, const at::Tensor& c,
   C10_CUDA_KERNEL_LAUNCH_CHECK();
 }
 
-// The assignment hints (labels, sq_dists) only save work on the CPU; on the
-// GPU the tiled pass over every point is cheap, so they are checked and unused.
 at::Tensor nearest_points_cuda(const at::Tensor& x_in, const at::Tensor& c_in,
-                               const std::optional<at::Tensor>& exclude_in,
-                               const std::optional<at::Tensor>& labels_in,
-                               const std::optional<at::Tensor>& sq_dists_in) {
-  check_nearest_args(x_in, c_in, exclude_in, labels_in, sq_dists_in);
+                               const std::optional<at::Tensor>& exclude_in) {
+  check_nearest_args(x_in, c_in, exclude_in);
   const at::cuda::CUDAGuard guard(x_in.device());
   const at::Tensor x = x_in.contiguous();
   const at::Tensor c = c_in.contiguous();

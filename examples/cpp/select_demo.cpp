@@ -21,7 +21,7 @@ int main() {
   // tol is absolute here: scikit-learn's 1e-4 times the mean feature variance.
   const double tol = 1e-4 * x.var(0, /*unbiased=*/false).mean().item<double>();
   auto [centroids, labels, sq_dists, n_iter] = clue_ext::lloyd(x, weights, seeds, 300, tol);
-  const at::Tensor picks = clue_ext::nearest_points(x, centroids, std::nullopt, labels, sq_dists);
+  const at::Tensor picks = clue_ext::nearest_points(x, centroids);
 
   std::set<int64_t> distinct;
   for (int64_t j = 0; j < budget; ++j) distinct.insert(picks[j].item<int64_t>());
