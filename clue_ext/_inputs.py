@@ -65,6 +65,11 @@ def as_vector(value, name: str, n: int, dtype: torch.dtype, device: torch.device
 
 
 def check_finite(tensor: torch.Tensor, name: str) -> None:
+    # One reduction with no temporary answers the common case: a finite sum
+    # means no NaN or Inf. An infinite sum may still come from huge finite
+    # values, so only then is every element looked at.
+    if bool(torch.isfinite(tensor.sum())):
+        return
     bad = ~torch.isfinite(tensor)
     if bool(bad.any()):
         where = tuple(int(i) for i in bad.nonzero()[0].tolist())
