@@ -158,15 +158,23 @@ class Lloyd {
     const scalar_t* pt = t.data_ptr<scalar_t>();
     const double* xn = x_norms_.data_ptr<double>();
     const int64_t keep = m_ + (m_ < k_ ? 1 : 0);
+    std::vector<scalar_t> c_norms_s(c_norms, c_norms + k_), ranked(k_);
     double near_d[kListSize + 1];
     int32_t near_j[kListSize + 1];
     for (int64_t r = 0; r < count; ++r) {
       const int64_t i = stale[r];
-      // The `keep` smallest (distance, index), sorted. Centroids come in
-      // index order, so an equal distance never displaces an earlier one.
+      // ||c||^2 - 2 x.c ranks the centroids as the full distance does (||x||^2
+      // is common to the row); clamped where the distance would go below 0,
+      // so that everything within rounding of the point ties. One vectorised
+      // pass, then a scan that rarely has to insert.
+      const scalar_t floor = static_cast<scalar_t>(-xn[i]);
+      const scalar_t* row = pt + r * k_;
+      for (int64_t j = 0; j < k_; ++j) ranked[j] = std::max(c_norms_s[j] - 2 * row[j], floor);
+      // The `keep` smallest (value, index), sorted. Centroids come in index
+      // order, so an equal value never displaces an earlier one.
       int64_t filled = 0;
       for (int64_t j = 0; j < k_; ++j) {
-        const double v = std::max(0.0, xn[i] + c_norms[j] - 2.0 * static_cast<double>(pt[r * k_ + j]));
+        const double v = static_cast<double>(ranked[j]);
         if (filled == keep && !(v < near_d[keep - 1])) continue;
         int64_t pos = filled < keep ? filled++ : keep - 1;
         for (; pos > 0 && v < near_d[pos - 1]; --pos) {
@@ -176,6 +184,7 @@ class Lloyd {
         near_d[pos] = v;
         near_j[pos] = static_cast<int32_t>(j);
       }
+      for (int64_t q = 0; q < keep; ++q) near_d[q] = std::max(0.0, xn[i] + near_d[q]);
       int32_t* list = lists_.data() + i * m_;
       for (int64_t q = 0; q < m_; ++q) list[q] = near_j[q];
       bound_[i] = m_ < k_ ? std::sqrt(near_d[m_]) : std::numeric_limits<double>::infinity();
