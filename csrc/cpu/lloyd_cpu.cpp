@@ -32,6 +32,8 @@ namespace clue_ext {
 namespace {
 
 constexpr int64_t kListSize = 8;
+// Up to this many moved centroids, bounds are lowered centroid by centroid.
+constexpr int64_t kFewMoved = 32;
 
 // Relative slack on the bound test, covering the rounding of expanded
 // squared distances.
@@ -66,6 +68,7 @@ class Lloyd {
     const scalar_t* pc = c.data_ptr<scalar_t>();
     const double slack = bound_slack<scalar_t>();
     const double max_drift = drift.empty() ? 0.0 : *std::max_element(drift.begin(), drift.end());
+    const MovedCentroids moved = moved_centroids(c, drift);
     const int64_t n_blocks = (n_ + cpu::kRowChunk - 1) / cpu::kRowChunk;
     std::atomic<int64_t> listed_ok{0}, listed_stale{0};
     at::parallel_for(0, n_blocks, 1, [&](int64_t lo, int64_t hi) {
@@ -82,9 +85,13 @@ class Lloyd {
             stale.push_back(i);
             continue;
           }
-          bound_[i] = std::max(0.0, bound_[i] - max_drift);
-          second_[i] = std::max(0.0, second_[i] - max_drift);
           upper_[i] += drift[labels[i]];
+          if (moved.few) {
+            lower_bounds_after_few_moves(i, labels[i], drift, moved);
+          } else {
+            bound_[i] = std::max(0.0, bound_[i] - max_drift);
+            second_[i] = std::max(0.0, second_[i] - max_drift);
+          }
           if (upper_[i] * (1.0 + slack) < second_[i]) continue;  // label stands
           // Every 8th point measures its list anyway, to tell when lists pay again.
           const bool try_list = lists_pay || i % 8 == 0;
@@ -101,6 +108,53 @@ class Lloyd {
     // While centroids move a lot, most lists fail their bound and measuring
     // them first only adds work: go straight to the GEMM until they hold.
     lists_pay = 2 * listed_ok.load() >= listed_stale.load();
+  }
+
+  // The centroids that moved since the last assignment and, when they are
+  // few, the distance from every centroid to each of them.
+  struct MovedCentroids {
+    bool few = false;
+    std::vector<int64_t> index;
+    std::vector<double> from;  // (k, moved) centroid-to-moved-centroid distances, rounded down
+  };
+
+  MovedCentroids moved_centroids(const at::Tensor& c, const std::vector<double>& drift) const {
+    MovedCentroids moved;
+    for (int64_t j = 0; j < static_cast<int64_t>(drift.size()); ++j)
+      if (drift[j] > 0.0) moved.index.push_back(j);
+    const int64_t count = static_cast<int64_t>(moved.index.size());
+    moved.few = count > 0 && count <= kFewMoved;
+    if (!moved.few) return moved;
+    const at::Tensor all = c.to(at::kDouble);
+    const at::Tensor sub = all.index_select(0, at::tensor(moved.index, at::kLong));
+    const at::Tensor norms = all.pow(2).sum(1);
+    const at::Tensor between = (norms.unsqueeze(1) + sub.pow(2).sum(1).unsqueeze(0) - 2.0 * at::mm(all, sub.t()))
+                                   .clamp_min(0.0)
+                                   .sqrt()
+                                   .mul_(1.0 - 1e-6)
+                                   .contiguous();
+    moved.from.assign(between.data_ptr<double>(), between.data_ptr<double>() + between.numel());
+    return moved;
+  }
+
+  // A centroid j that moved by drift[j] is at least max(old bound - drift[j],
+  // d(c_a, c_j) - upper) away from a point labelled a (triangle inequality),
+  // so a far centroid's move does not lower a point's bounds. Centroids that
+  // did not move keep the old bounds.
+  void lower_bounds_after_few_moves(int64_t i, int64_t a, const std::vector<double>& drift,
+                                    const MovedCentroids& moved) {
+    const int64_t count = static_cast<int64_t>(moved.index.size());
+    const double* from_a = moved.from.data() + a * count;
+    double others = second_[i], unlisted = bound_[i];
+    for (int64_t q = 0; q < count; ++q) {
+      const int64_t j = moved.index[q];
+      if (j == a) continue;
+      const double reach = from_a[q] - upper_[i];
+      others = std::min(others, std::max(second_[i] - drift[j], reach));
+      unlisted = std::min(unlisted, std::max(bound_[i] - drift[j], reach));
+    }
+    second_[i] = std::max(0.0, others);
+    bound_[i] = std::max(0.0, unlisted);
   }
 
   // Exact squared distance of each point to its centroid.

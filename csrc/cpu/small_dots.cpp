@@ -13,16 +13,16 @@ namespace clue_ext {
 namespace cpu {
 namespace {
 
-template <typename R, typename T>
-void dots_portable(const R* const* rows, int64_t n_rows, const T* const* vecs, int64_t n_vecs,
-                   int64_t d, T* out, int64_t ldo) {
+template <typename R, typename V, typename Acc>
+void dots_portable(const R* const* rows, int64_t n_rows, const V* const* vecs, int64_t n_vecs,
+                   int64_t d, Acc* out, int64_t ldo) {
   for (int64_t r = 0; r < n_rows; ++r) {
     const R* a = rows[r];
     for (int64_t t = 0; t < n_vecs; ++t) {
-      const T* b = vecs[t];
-      T s = 0;
+      const V* b = vecs[t];
+      Acc s = 0;
 #pragma omp simd reduction(+ : s)
-      for (int64_t i = 0; i < d; ++i) s += static_cast<T>(a[i]) * b[i];
+      for (int64_t i = 0; i < d; ++i) s += static_cast<Acc>(a[i]) * static_cast<Acc>(b[i]);
       out[r * ldo + t] = s;
     }
   }
@@ -115,6 +115,74 @@ CLUE_EXT_AVX2 void dots_avx2(const R* const* rows, int64_t n_rows, const float* 
   }
 }
 
+CLUE_EXT_AVX2 inline int32_t horizontal_sum(__m256i v) {
+  __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4e));
+  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xb1));
+  return _mm_cvtsi128_si32(s);
+}
+
+// int8 row against C int8 vectors: |a| (unsigned) times b carrying a's sign
+// gives a * b in 16-bit pairs (at most 2 * 127 * 127, no saturation), summed
+// into 32-bit lanes: 32 products per vector instruction instead of 8.
+template <int C>
+CLUE_EXT_AVX2 void row_block_i8(const int8_t* row, const int8_t* const* vecs, int64_t d, int32_t* out) {
+  __m256i acc[C];
+#pragma GCC unroll 16
+  for (int c = 0; c < C; ++c) acc[c] = _mm256_setzero_si256();
+  const __m256i ones = _mm256_set1_epi16(1);
+  const int64_t d32 = d & ~int64_t(31);
+  for (int64_t i = 0; i < d32; i += 32) {
+    const __m256i a = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(row + i));
+    const __m256i magnitude = _mm256_abs_epi8(a);
+#pragma GCC unroll 16
+    for (int c = 0; c < C; ++c) {
+      const __m256i b = _mm256_sign_epi8(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(vecs[c] + i)), a);
+      acc[c] = _mm256_add_epi32(acc[c], _mm256_madd_epi16(_mm256_maddubs_epi16(magnitude, b), ones));
+    }
+  }
+#pragma GCC unroll 16
+  for (int c = 0; c < C; ++c) {
+    int32_t s = horizontal_sum(acc[c]);
+    for (int64_t i = d32; i < d; ++i) s += static_cast<int32_t>(row[i]) * static_cast<int32_t>(vecs[c][i]);
+    out[c] = s;
+  }
+}
+
+template <int C>
+CLUE_EXT_AVX2 void rows_against_i8(const int8_t* const* rows, int64_t n_rows, const int8_t* const* vecs,
+                                   int64_t d, int32_t* out, int64_t ldo) {
+  for (int64_t r = 0; r < std::min(kPrefetchAhead, n_rows); ++r) prefetch_row(rows[r], d);
+  for (int64_t r = 0; r < n_rows; ++r) {
+    if (r + kPrefetchAhead < n_rows) prefetch_row(rows[r + kPrefetchAhead], d);
+    row_block_i8<C>(rows[r], vecs, d, out + r * ldo);
+  }
+}
+
+CLUE_EXT_AVX2 void dots_avx2_i8(const int8_t* const* rows, int64_t n_rows, const int8_t* const* vecs,
+                                int64_t n_vecs, int64_t d, int32_t* out, int64_t ldo) {
+  const int64_t groups = (n_vecs + kMaxWidth - 1) / kMaxWidth;
+  const int64_t width = (n_vecs + groups - 1) / groups;
+  for (int64_t t = 0; t < n_vecs; t += width) {
+    const int8_t* const* v = vecs + t;
+    int32_t* o = out + t;
+    switch (std::min(width, n_vecs - t)) {
+      case 1: rows_against_i8<1>(rows, n_rows, v, d, o, ldo); break;
+      case 2: rows_against_i8<2>(rows, n_rows, v, d, o, ldo); break;
+      case 3: rows_against_i8<3>(rows, n_rows, v, d, o, ldo); break;
+      case 4: rows_against_i8<4>(rows, n_rows, v, d, o, ldo); break;
+      case 5: rows_against_i8<5>(rows, n_rows, v, d, o, ldo); break;
+      case 6: rows_against_i8<6>(rows, n_rows, v, d, o, ldo); break;
+      case 7: rows_against_i8<7>(rows, n_rows, v, d, o, ldo); break;
+      case 8: rows_against_i8<8>(rows, n_rows, v, d, o, ldo); break;
+      case 9: rows_against_i8<9>(rows, n_rows, v, d, o, ldo); break;
+      case 10: rows_against_i8<10>(rows, n_rows, v, d, o, ldo); break;
+      case 11: rows_against_i8<11>(rows, n_rows, v, d, o, ldo); break;
+      default: rows_against_i8<12>(rows, n_rows, v, d, o, ldo); break;
+    }
+  }
+}
+
 bool cpu_has_avx2() {
   static const bool has =
       __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
@@ -141,6 +209,17 @@ void small_dots(const c10::Half* const* rows, int64_t n_rows, const float* const
 #ifdef CLUE_EXT_AVX2_KERNEL
   if (cpu_has_avx2()) {
     dots_avx2(rows, n_rows, vecs, n_vecs, d, out, ldo);
+    return;
+  }
+#endif
+  dots_portable(rows, n_rows, vecs, n_vecs, d, out, ldo);
+}
+
+void small_dots(const int8_t* const* rows, int64_t n_rows, const int8_t* const* vecs, int64_t n_vecs,
+                int64_t d, int32_t* out, int64_t ldo) {
+#ifdef CLUE_EXT_AVX2_KERNEL
+  if (cpu_has_avx2()) {
+    dots_avx2_i8(rows, n_rows, vecs, n_vecs, d, out, ldo);
     return;
   }
 #endif
