@@ -357,19 +357,31 @@ class GreedySeeder {
       l1_t[t] = space_.proxy_l1(cands[t]);
       root_t[t] = space_.root(cands[t]);
     }
+    // rest_t = (1 - 1e-12) n_t - s_t quant l1_i - s_i (quant l1_t + cross s_t + 2 s_t e_t) - r_i root_t,
+    // four multiply-adds per pair once the candidate's terms are folded.
     const double quant = 1.0 + 1e-9, cross = 1.5 * space_.dim(), gamma2 = 2.0 * space_.proxy_gamma();
+    double base_t[kMaxFilterTrials], per_l1_t[kMaxFilterTrials], per_scale_t[kMaxFilterTrials],
+        estimate_t[kMaxFilterTrials];
+    for (int64_t t = 0; t < trials_; ++t) {
+      base_t[t] = (1.0 - 1e-12) * norm_t[t];
+      per_l1_t[t] = quant * scale_t[t];
+      per_scale_t[t] = quant * l1_t[t] + cross * scale_t[t];
+      estimate_t[t] = 2.0 * scale_t[t];
+    }
     size_t kept = 0;
     for (size_t r = 0; r < rows.size(); ++r) {
       const int64_t i = rows[r];
-      const double n_i = space_.norm(i), s_i = space_.proxy_scale(i), l1_i = space_.proxy_l1(i);
-      const double room = d2_[i] - (1.0 - 1e-12) * n_i, r_i = gamma2 * space_.root(i);
+      const double s_i = space_.proxy_scale(i), l1_i = space_.proxy_l1(i);
+      const double room = d2_[i] - (1.0 - 1e-12) * space_.norm(i), r_i = gamma2 * space_.root(i);
       const int32_t* e = estimates.data() + r * trials_;
-      bool possible = false;
+      int possible = 0;
+#pragma omp simd reduction(| : possible)
       for (int64_t t = 0; t < trials_; ++t) {
-        const double rest = (1.0 - 1e-12) * norm_t[t] - 2.0 * s_i * scale_t[t] * static_cast<double>(e[t]) -
-                            quant * (scale_t[t] * l1_i + s_i * l1_t[t]) - cross * s_i * scale_t[t] - r_i * root_t[t];
-        possible |= (rest < room) | (i == cands[t]);
+        const double rest = base_t[t] - per_l1_t[t] * l1_i -
+                            s_i * (per_scale_t[t] + estimate_t[t] * static_cast<double>(e[t])) - r_i * root_t[t];
+        possible |= rest < room;
       }
+      for (int64_t t = 0; t < trials_; ++t) possible |= i == cands[t];
       if (possible) rows[kept++] = i;
     }
     rows.resize(kept);
