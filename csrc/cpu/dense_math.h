@@ -6,6 +6,8 @@
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 
+#include <algorithm>
+#include <atomic>
 #include <cstdint>
 
 namespace clue_ext {
@@ -49,6 +51,22 @@ inline at::Tensor row_sq_norms(const at::Tensor& x) {
     });
   });
   return out;
+}
+
+// Runs body(next) on every thread, where next() hands out the blocks
+// 0..n_blocks-1 one at a time (-1 when none is left). For loops whose blocks
+// cost very different amounts (after pruning), where a static split would
+// leave a thread idle. Results must be kept per block, so that they do not
+// depend on which thread took which block.
+template <typename Body>
+void for_blocks_dynamically(int64_t n_blocks, const Body& body) {
+  std::atomic<int64_t> counter{0};
+  const auto next = [&]() -> int64_t {
+    const int64_t b = counter.fetch_add(1, std::memory_order_relaxed);
+    return b < n_blocks ? b : -1;
+  };
+  const int64_t workers = std::max<int64_t>(1, std::min<int64_t>(at::get_num_threads(), n_blocks));
+  at::parallel_for(0, workers, 1, [&](int64_t, int64_t) { body(next); });
 }
 
 // out (m, n) = rows (m, d) @ cols (n, d)^T, written into `out`'s storage.

@@ -297,14 +297,14 @@ class GreedySeeder {
   // Distances of every point that may be captured to every candidate, and
   // per block the potential each candidate would remove.
   void measure_candidates(const std::vector<int64_t>& cands) {
-    at::parallel_for(0, n_blocks_, 1, [&](int64_t lo, int64_t hi) {
+    cpu::for_blocks_dynamically(n_blocks_, [&](const auto& next) {
       std::vector<int64_t> rows;
       std::vector<double> dots;
       std::vector<int32_t> estimates;
       std::vector<scalar_t> scratch;
       std::vector<const scalar_t*> ptrs;
       std::vector<const int8_t*> row_ptrs, cand_ptrs;
-      for (int64_t b = lo; b < hi; ++b) {
+      for (int64_t b; (b = next()) >= 0;) {
         const int64_t begin = b * kBlock, end = std::min(n_, begin + kBlock);
         rows.clear();
         for (int64_t i = begin; i < end; ++i) {

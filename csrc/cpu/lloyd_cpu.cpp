@@ -71,13 +71,13 @@ class Lloyd {
     const MovedCentroids moved = moved_centroids(c, drift);
     const int64_t n_blocks = (n_ + cpu::kRowChunk - 1) / cpu::kRowChunk;
     std::atomic<int64_t> listed_ok{0}, listed_stale{0};
-    at::parallel_for(0, n_blocks, 1, [&](int64_t lo, int64_t hi) {
+    cpu::for_blocks_dynamically(n_blocks, [&](const auto& next) {
       std::vector<int64_t> stale;
       std::vector<const scalar_t*> row_ptr(1), vec_ptrs(m_);
       std::vector<scalar_t> dots(m_);
       at::Tensor gathered = at::empty({cpu::kRowChunk, d_}, x_.options());
       at::Tensor tile = at::empty({cpu::kRowChunk, k_}, x_.options());
-      for (int64_t b = lo; b < hi; ++b) {
+      for (int64_t b; (b = next()) >= 0;) {
         const int64_t begin = b * cpu::kRowChunk, end = std::min(n_, begin + cpu::kRowChunk);
         stale.clear();
         for (int64_t i = begin; i < end; ++i) {
