@@ -26,6 +26,7 @@
 
 #include "../op_checks.h"
 #include "dense_math.h"
+#include "capture_filter.h"
 #include "small_dots.h"
 
 namespace clue_ext {
@@ -156,6 +157,19 @@ class SeedSpace {
   at::Tensor proxy_;
   std::vector<double> scale_, l1_, root_;  // per row: quantisation step, L1 and L2 norms
   double gamma_ = 0.0;
+};
+
+// Per-row inputs of the capture filter, reused across blocks.
+struct FilterScratch {
+  std::vector<double> l1, scale, rr, room;
+  std::vector<char> keep;
+  void resize(int64_t m) {
+    l1.resize(m);
+    scale.resize(m);
+    rr.resize(m);
+    room.resize(m);
+    keep.resize(m);
+  }
 };
 
 template <typename scalar_t>
@@ -304,6 +318,7 @@ class GreedySeeder {
       std::vector<scalar_t> scratch;
       std::vector<const scalar_t*> ptrs;
       std::vector<const int8_t*> row_ptrs, cand_ptrs;
+      FilterScratch filter;
       for (int64_t b; (b = next()) >= 0;) {
         const int64_t begin = b * kBlock, end = std::min(n_, begin + kBlock);
         rows.clear();
@@ -312,10 +327,10 @@ class GreedySeeder {
           if (d2_[i] > threshold_[owner_[i]]) rows.push_back(i);
         }
         if (space_.has_proxy() && trials_ <= kMaxFilterTrials && !rows.empty()) {
-          estimates.resize(rows.size() * trials_);
+          estimates.resize(rows.size() * trials_ + 4);  // the filter reads up to 4 past the end
           space_.proxy_dots(rows.data(), static_cast<int64_t>(rows.size()), cands.data(), trials_,
                             estimates.data(), row_ptrs, cand_ptrs);
-          keep_possible_captures(rows, cands, estimates);
+          keep_possible_captures(rows, cands, estimates, filter);
         }
         double* gain = block_gain_.data() + b * trials_;
         std::fill(gain, gain + trials_, 0.0);
@@ -347,40 +362,40 @@ class GreedySeeder {
   // |e| <= s / 2 elementwise (s the row's quantisation step):
   //   quantisation  (s_t ||x_i||_1 + s_i ||x_t||_1) / 2 + 3 d s_i s_t / 4
   //   float32 sums  gamma_{d+3} ||x_i|| ||x_t||
-  // The candidate's terms are computed once per step.
+  // The candidate's terms are folded once per block of rows.
   void keep_possible_captures(std::vector<int64_t>& rows, const std::vector<int64_t>& cands,
-                              const std::vector<int32_t>& estimates) const {
-    double norm_t[kMaxFilterTrials], scale_t[kMaxFilterTrials], l1_t[kMaxFilterTrials], root_t[kMaxFilterTrials];
-    for (int64_t t = 0; t < trials_; ++t) {
-      norm_t[t] = space_.norm(cands[t]);
-      scale_t[t] = space_.proxy_scale(cands[t]);
-      l1_t[t] = space_.proxy_l1(cands[t]);
-      root_t[t] = space_.root(cands[t]);
-    }
-    // rest_t = (1 - 1e-12) n_t - s_t quant l1_i - s_i (quant l1_t + cross s_t + 2 s_t e_t) - r_i root_t,
-    // four multiply-adds per pair once the candidate's terms are folded.
+                              const std::vector<int32_t>& estimates, FilterScratch& scratch) const {
+    const int64_t width = (trials_ + 3) / 4 * 4;
+    // rest_t = (1 - 1e-12) n_t - quant s_t l1_i - s_i (quant l1_t + cross s_t + 2 s_t e_it) - 2 gamma root_i root_t
     const double quant = 1.0 + 1e-9, cross = 1.5 * space_.dim(), gamma2 = 2.0 * space_.proxy_gamma();
-    double base_t[kMaxFilterTrials], per_l1_t[kMaxFilterTrials], per_scale_t[kMaxFilterTrials],
-        estimate_t[kMaxFilterTrials];
-    for (int64_t t = 0; t < trials_; ++t) {
-      base_t[t] = (1.0 - 1e-12) * norm_t[t];
-      per_l1_t[t] = quant * scale_t[t];
-      per_scale_t[t] = quant * l1_t[t] + cross * scale_t[t];
-      estimate_t[t] = 2.0 * scale_t[t];
+    double base[kMaxFilterTrials], per_l1[kMaxFilterTrials], per_scale[kMaxFilterTrials],
+        estimate[kMaxFilterTrials], root[kMaxFilterTrials];
+    for (int64_t t = 0; t < width; ++t) {
+      const bool real = t < trials_;
+      const int64_t c = real ? cands[t] : 0;
+      const double s_t = space_.proxy_scale(c);
+      base[t] = real ? (1.0 - 1e-12) * space_.norm(c) : std::numeric_limits<double>::infinity();
+      per_l1[t] = real ? quant * s_t : 0.0;
+      per_scale[t] = real ? quant * space_.proxy_l1(c) + cross * s_t : 0.0;
+      estimate[t] = real ? 2.0 * s_t : 0.0;
+      root[t] = real ? space_.root(c) : 0.0;
     }
-    size_t kept = 0;
-    for (size_t r = 0; r < rows.size(); ++r) {
+    const int64_t m = static_cast<int64_t>(rows.size());
+    scratch.resize(m);
+    for (int64_t r = 0; r < m; ++r) {
       const int64_t i = rows[r];
-      const double s_i = space_.proxy_scale(i), l1_i = space_.proxy_l1(i);
-      const double room = d2_[i] - (1.0 - 1e-12) * space_.norm(i), r_i = gamma2 * space_.root(i);
-      const int32_t* e = estimates.data() + r * trials_;
-      int possible = 0;
-#pragma omp simd reduction(| : possible)
-      for (int64_t t = 0; t < trials_; ++t) {
-        const double rest = base_t[t] - per_l1_t[t] * l1_i -
-                            s_i * (per_scale_t[t] + estimate_t[t] * static_cast<double>(e[t])) - r_i * root_t[t];
-        possible |= rest < room;
-      }
+      scratch.l1[r] = space_.proxy_l1(i);
+      scratch.scale[r] = space_.proxy_scale(i);
+      scratch.rr[r] = gamma2 * space_.root(i);
+      scratch.room[r] = d2_[i] - (1.0 - 1e-12) * space_.norm(i);
+    }
+    const cpu::CandidateTerms terms{base, per_l1, per_scale, estimate, root, trials_, width};
+    cpu::possible_captures(m, scratch.l1.data(), scratch.scale.data(), scratch.rr.data(), scratch.room.data(),
+                           estimates.data(), terms, scratch.keep.data());
+    size_t kept = 0;
+    for (int64_t r = 0; r < m; ++r) {
+      const int64_t i = rows[r];
+      bool possible = scratch.keep[r];
       for (int64_t t = 0; t < trials_; ++t) possible |= i == cands[t];
       if (possible) rows[kept++] = i;
     }
