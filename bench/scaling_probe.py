@@ -2,10 +2,11 @@
 
     python bench/scaling_probe.py N D B
 
-Used by test_bench_scaling.py, one fresh process per size, so that the peak
-resident memory (ru_maxrss) belongs to that size alone. The features are
-written chunk by chunk into one preallocated array, so making them costs no
-more memory than holding them.
+Used by test_bench_scaling.py, one fresh process per size. Peak extra memory
+is the process's peak resident memory during the call (VmHWM, restarted just
+before it) minus its resident memory before it. The features are written
+chunk by chunk into one preallocated array, so making them costs no more
+memory than holding them.
 """
 
 import json
@@ -34,15 +35,40 @@ def features(n, d, seed=0, mixture=345, chunk=65536):
     return torch.from_numpy(x), probs
 
 
+def _status_bytes(field):
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) * 1024  # reported in kB
+    raise RuntimeError(f"no {field} in /proc/self/status")
+
+
+def start_peak_tracking():
+    """Resident memory now; also restarts the peak count where Linux allows it.
+
+    Without the restart the peak would still hold the temporaries of building
+    the features, which can hide what select itself adds.
+    """
+    try:
+        with open("/proc/self/clear_refs", "w") as clear_refs:
+            clear_refs.write("5")  # 5: reset the peak resident set size (VmHWM)
+        return _status_bytes("VmRSS")
+    except OSError:
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux reports KiB
+
+
 def peak_rss_bytes():
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux reports KiB
+    try:
+        return _status_bytes("VmHWM")
+    except OSError:
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
 def main():
     n, d, budget = (int(v) for v in sys.argv[1:4])
     x, probs = features(n, d)
     clue_ext.select(x[:2000], probs[:2000], 10, seed=0)  # load kernels, warm allocator
-    before = peak_rss_bytes()
+    before = start_peak_tracking()
     start = time.perf_counter()
     picks = clue_ext.select(x, probs, budget, seed=0)
     seconds = time.perf_counter() - start

@@ -22,3 +22,14 @@ def pytest_generate_tests(metafunc):
 @pytest.fixture
 def rng():
     return torch.Generator().manual_seed(1234)
+
+
+@pytest.fixture(scope="module")
+def single_thread():
+    """One torch thread for a module: training results depend on the thread count
+    (float reductions), and on the 2 shared cores of the test machine one thread
+    also avoids OpenMP contention."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)

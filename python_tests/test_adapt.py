@@ -26,13 +26,7 @@ NUM_CLASSES = 4
 FAST = dict(lr=1e-3, batch_size=16, step_size=None, seed=0)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def single_thread():
-    # The test machine has 2 shared cores; one thread avoids OpenMP contention.
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 def make_digits(n, *, inverted, seed):

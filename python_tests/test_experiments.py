@@ -16,13 +16,7 @@ ROW_KEYS = {"strategy", "da_method", "run", "round", "n_labels", "accuracy", "qu
 TINY = get_preset("tiny").config
 
 
-@pytest.fixture(autouse=True, scope="module")
-def single_thread():
-    # Results depend on the thread count (float reductions); the tiny runs are fastest on one.
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 @pytest.fixture(scope="module")

@@ -14,13 +14,7 @@ from clue_ext.models import (
 )
 
 
-@pytest.fixture(autouse=True, scope="module")
-def single_thread():
-    # The test machine has 2 shared cores; one thread avoids OpenMP contention.
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 @pytest.fixture

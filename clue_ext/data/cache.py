@@ -12,11 +12,12 @@ import json
 import logging
 import os
 import re
-import tempfile
 from pathlib import Path
 from typing import Mapping, Optional, Union
 
 import numpy as np
+
+from .._atomic import atomic_write
 
 logger = logging.getLogger(__name__)
 
@@ -53,27 +54,9 @@ def save_arrays(path: Path, arrays: Mapping[str, np.ndarray], meta: Mapping) -> 
     """Write ``arrays`` plus a JSON ``meta`` record to ``path`` atomically."""
     if _META_KEY in arrays:
         raise ValueError(f"array name {_META_KEY!r} is reserved")
-    path.parent.mkdir(parents=True, exist_ok=True)
     payload = dict(arrays)
     payload[_META_KEY] = np.array(json.dumps(dict(meta), sort_keys=True))
-    # The temporary file lives in the same directory so the final rename stays on
-    # one file system, where os.replace is atomic.
-    fd, tmp_name = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            np.savez(handle, **payload)
-            handle.flush()
-            os.fsync(handle.fileno())
-        # mkstemp creates the file private (0600); a cache is ordinary shared data.
-        os.chmod(tmp_name, 0o644)
-        os.replace(tmp_name, path)
-    except BaseException:
-        # Also on KeyboardInterrupt: leave no temporary file behind.
-        try:
-            os.unlink(tmp_name)
-        except FileNotFoundError:
-            pass
-        raise
+    atomic_write(path, lambda handle: np.savez(handle, **payload), binary=True)
     logger.info("wrote cache %s", path)
 
 

@@ -6,7 +6,7 @@ import io
 from pathlib import Path
 from typing import Optional
 
-from . import storage
+from .._atomic import atomic_write
 from .reporting import accuracy_stats
 
 
@@ -40,4 +40,4 @@ def plot_accuracy(rows: list[dict], path: Path, *, title: Optional[str] = None) 
         ax.legend(fontsize="small")
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=120)
-    storage.atomic_write(Path(path), lambda handle: handle.write(buffer.getvalue()), binary=True)
+    atomic_write(Path(path), lambda handle: handle.write(buffer.getvalue()), binary=True)

@@ -1,43 +1,18 @@
-"""Atomic writes: a file is either its old complete self or its new complete self.
+"""What the runner persists (checkpoints, results, summaries), written atomically.
 
-Everything the runner persists (checkpoints, caches, results, summaries) goes
-through a temporary file in the same folder and ``os.replace``, so a run
-killed at any moment never leaves a truncated file behind.
+Every write goes through ``clue_ext._atomic.atomic_write``, so a run killed at
+any moment never leaves a truncated file behind.
 """
 
 from __future__ import annotations
 
 import json
-import logging
-import os
-import tempfile
 from pathlib import Path
-from typing import Any, Callable, Iterable, Optional
+from typing import Any, Iterable, Optional
 
 import torch
 
-logger = logging.getLogger(__name__)
-
-
-def atomic_write(path: Path, write: Callable[[Any], None], *, binary: bool) -> None:
-    """Call ``write(handle)`` on a temporary file, then move it onto ``path``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb" if binary else "w", **({} if binary else {"encoding": "utf-8"})) as handle:
-            write(handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp_name, 0o644)  # mkstemp makes it private; these are ordinary outputs
-        os.replace(tmp_name, path)
-    except BaseException:
-        # Also on KeyboardInterrupt: leave no temporary file behind.
-        try:
-            os.unlink(tmp_name)
-        except FileNotFoundError:
-            pass
-        raise
+from .._atomic import atomic_write
 
 
 def save_torch(path: Path, obj: Any) -> None:
