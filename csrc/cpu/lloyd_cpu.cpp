@@ -7,7 +7,9 @@
 // - a point whose upper bound to its own centroid stays below its lower bound
 //   to every other centroid keeps its label without reading its features
 //   (Hamerly's test);
-// - otherwise its listed centroids are measured, and if the nearest of them
+// - otherwise, when only a few centroids moved, it is measured against its
+//   own centroid and the moved ones: the others cannot have come nearer;
+// - or else its listed centroids are measured, and if the nearest of them
 //   is still strictly inside the bound on the unlisted ones, that is exact;
 // - only the rest go back to a GEMM against all centroids.
 // Centroids are recomputed only for clusters whose members changed; the
@@ -73,8 +75,9 @@ class Lloyd {
     std::atomic<int64_t> listed_ok{0}, listed_stale{0};
     cpu::for_blocks_dynamically(n_blocks, [&](const auto& next) {
       std::vector<int64_t> stale;
-      std::vector<const scalar_t*> row_ptr(1), vec_ptrs(m_);
-      std::vector<scalar_t> dots(m_);
+      std::vector<const scalar_t*> row_ptr(1), vec_ptrs(std::max<int64_t>(m_, moved.index.size() + 1));
+      std::vector<scalar_t> dots(vec_ptrs.size());
+      std::vector<int32_t> measured;
       at::Tensor gathered = at::empty({cpu::kRowChunk, d_}, x_.options());
       at::Tensor tile = at::empty({cpu::kRowChunk, k_}, x_.options());
       for (int64_t b; (b = next()) >= 0;) {
@@ -87,11 +90,16 @@ class Lloyd {
           }
           upper_[i] += drift[labels[i]];
           if (moved.few) {
+            const double second_before = second_[i], bound_before = bound_[i];
             lower_bounds_after_few_moves(i, labels[i], drift, moved);
-          } else {
-            bound_[i] = std::max(0.0, bound_[i] - max_drift);
-            second_[i] = std::max(0.0, second_[i] - max_drift);
+            if (upper_[i] * (1.0 + slack) < second_[i]) continue;  // label stands
+            if (!measure_moved(i, moved, pc, c_norms, xn[i], slack, second_before, bound_before, measured,
+                               row_ptr, vec_ptrs, dots, labels))
+              stale.push_back(i);
+            continue;
           }
+          bound_[i] = std::max(0.0, bound_[i] - max_drift);
+          second_[i] = std::max(0.0, second_[i] - max_drift);
           if (upper_[i] * (1.0 + slack) < second_[i]) continue;  // label stands
           // Every 8th point measures its list anyway, to tell when lists pay again.
           const bool try_list = lists_pay || i % 8 == 0;
@@ -196,6 +204,47 @@ class Lloyd {
     d2_[i] = best.first;
     upper_[i] = std::sqrt(best.first);
     second_[i] = std::min(bound_[i], std::sqrt(next.first));
+    return true;
+  }
+
+  // Measures point i against its own centroid and every moved one; the
+  // others did not move, so their old bounds (`second_before`, and
+  // `bound_before` for the unlisted ones) still hold. Returns false when an
+  // unmoved centroid might now be the nearest (the point needs a full pass).
+  bool measure_moved(int64_t i, const MovedCentroids& moved, const scalar_t* pc, const double* c_norms,
+                     double x_norm, double slack, double second_before, double bound_before,
+                     std::vector<int32_t>& ids, std::vector<const scalar_t*>& row_ptr, std::vector<const scalar_t*>& vec_ptrs,
+                     std::vector<scalar_t>& dots, int64_t* labels) {
+    const int32_t own = static_cast<int32_t>(labels[i]);
+    ids.assign(1, own);
+    for (int64_t j : moved.index)
+      if (j != own) ids.push_back(static_cast<int32_t>(j));
+    const int64_t count = static_cast<int64_t>(ids.size());
+    row_ptr[0] = px_ + i * d_;
+    for (int64_t t = 0; t < count; ++t) vec_ptrs[t] = pc + ids[t] * d_;
+    cpu::small_dots(row_ptr.data(), 1, vec_ptrs.data(), count, d_, dots.data(), count);
+    std::pair<double, int32_t> best{std::numeric_limits<double>::infinity(), 0}, next = best;
+    const int32_t* list = lists_.data() + i * m_;
+    double unlisted = bound_before;
+    for (int64_t t = 0; t < count; ++t) {
+      const std::pair<double, int32_t> v{
+          std::max(0.0, x_norm + c_norms[ids[t]] - 2.0 * static_cast<double>(dots[t])), ids[t]};
+      if (v < best) {
+        next = best;
+        best = v;
+      } else if (v < next) {
+        next = v;
+      }
+      if (std::find(list, list + m_, ids[t]) == list + m_) unlisted = std::min(unlisted, std::sqrt(v.first));
+    }
+    // Every unmoved centroid but the old label's is at least second_before away.
+    const double reach = second_before * second_before;
+    if (!(best.first + slack * (x_norm + best.first + reach) < reach)) return false;
+    labels[i] = best.second;
+    d2_[i] = best.first;
+    upper_[i] = std::sqrt(best.first);
+    second_[i] = std::min(second_before, std::sqrt(next.first));
+    bound_[i] = unlisted;
     return true;
   }
 
