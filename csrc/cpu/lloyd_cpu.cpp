@@ -133,15 +133,16 @@ class Lloyd {
     const int64_t count = static_cast<int64_t>(moved.index.size());
     moved.few = count > 0 && count <= kFewMoved;
     if (!moved.few) return moved;
-    const at::Tensor all = c.to(at::kDouble);
-    const at::Tensor sub = all.index_select(0, at::tensor(moved.index, at::kLong));
-    const at::Tensor norms = all.pow(2).sum(1);
-    const at::Tensor between = (norms.unsqueeze(1) + sub.pow(2).sum(1).unsqueeze(0) - 2.0 * at::mm(all, sub.t()))
-                                   .clamp_min(0.0)
-                                   .sqrt()
-                                   .mul_(1.0 - 1e-6)
-                                   .contiguous();
-    moved.from.assign(between.data_ptr<double>(), between.data_ptr<double>() + between.numel());
+    // Differences in double, straight from the rows: no (k, d) double copy of
+    // the centroids, which at small N would outweigh everything else.
+    const scalar_t* pc = c.data_ptr<scalar_t>();
+    moved.from.resize(k_ * count);
+    at::parallel_for(0, k_, 16, [&](int64_t lo, int64_t hi) {
+      for (int64_t j = lo; j < hi; ++j)
+        for (int64_t q = 0; q < count; ++q)
+          moved.from[j * count + q] =
+              std::sqrt(cpu::sq_distance(pc + j * d_, pc + moved.index[q] * d_, d_)) * (1.0 - 1e-9);
+    });
     return moved;
   }
 
@@ -343,7 +344,7 @@ void mark_changed(const int64_t* now, const int64_t* before, int64_t n, std::vec
 template <typename scalar_t>
 std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> run_lloyd(const at::Tensor& x, const at::Tensor& w,
                                                                      at::Tensor c, int64_t max_iter, double tol) {
-  const int64_t n = x.size(0), k = c.size(0);
+  const int64_t n = x.size(0), d = x.size(1), k = c.size(0);
   Lloyd<scalar_t> state(x, k);
   at::Tensor labels = at::empty({n}, x.options().dtype(at::kLong));
   at::Tensor previous = at::full({n}, -1, x.options().dtype(at::kLong));
@@ -365,12 +366,13 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> run_lloyd(const at::T
     means_current = true;
     if (relocate_empty<scalar_t>(x, w.data_ptr<scalar_t>(), state.sq_dists(), cluster_w.data_ptr<double>(), next))
       means_current = false;
-    const at::Tensor shift = (next.to(at::kDouble) - c.to(at::kDouble)).pow(2).sum(1);
-    const double* ps = shift.data_ptr<double>();
     double total_shift = 0.0;
+    const scalar_t* p_next = next.data_ptr<scalar_t>();
+    const scalar_t* p_now = c.data_ptr<scalar_t>();
     for (int64_t j = 0; j < k; ++j) {
-      drift[j] = std::sqrt(ps[j]);
-      total_shift += ps[j];
+      const double shift = cpu::sq_distance(p_next + j * d, p_now + j * d, d);
+      drift[j] = std::sqrt(shift);
+      total_shift += shift;
     }
     c = next;
     if (!means_current) {

@@ -79,42 +79,6 @@ CLUE_EXT_AVX2 inline void prefetch_row(const R* row, int64_t d) {
   for (int64_t i = 0; i < d; i += per_line) _mm_prefetch(reinterpret_cast<const char*>(row + i), _MM_HINT_T0);
 }
 
-template <int C, typename R>
-CLUE_EXT_AVX2 void rows_against(const R* const* rows, int64_t n_rows, const float* const* vecs,
-                                int64_t d, float* out, int64_t ldo) {
-  for (int64_t r = 0; r < std::min(kPrefetchAhead, n_rows); ++r) prefetch_row(rows[r], d);
-  for (int64_t r = 0; r < n_rows; ++r) {
-    if (r + kPrefetchAhead < n_rows) prefetch_row(rows[r + kPrefetchAhead], d);
-    row_block<C, R>(rows[r], vecs, d, out + r * ldo);
-  }
-}
-
-template <typename R>
-CLUE_EXT_AVX2 void dots_avx2(const R* const* rows, int64_t n_rows, const float* const* vecs,
-                             int64_t n_vecs, int64_t d, float* out, int64_t ldo) {
-  // More than kMaxWidth vectors run in even groups (13 as 7 + 6).
-  const int64_t groups = (n_vecs + kMaxWidth - 1) / kMaxWidth;
-  const int64_t width = (n_vecs + groups - 1) / groups;
-  for (int64_t t = 0; t < n_vecs; t += width) {
-    const float* const* v = vecs + t;
-    float* o = out + t;
-    switch (std::min(width, n_vecs - t)) {
-      case 1: rows_against<1, R>(rows, n_rows, v, d, o, ldo); break;
-      case 2: rows_against<2, R>(rows, n_rows, v, d, o, ldo); break;
-      case 3: rows_against<3, R>(rows, n_rows, v, d, o, ldo); break;
-      case 4: rows_against<4, R>(rows, n_rows, v, d, o, ldo); break;
-      case 5: rows_against<5, R>(rows, n_rows, v, d, o, ldo); break;
-      case 6: rows_against<6, R>(rows, n_rows, v, d, o, ldo); break;
-      case 7: rows_against<7, R>(rows, n_rows, v, d, o, ldo); break;
-      case 8: rows_against<8, R>(rows, n_rows, v, d, o, ldo); break;
-      case 9: rows_against<9, R>(rows, n_rows, v, d, o, ldo); break;
-      case 10: rows_against<10, R>(rows, n_rows, v, d, o, ldo); break;
-      case 11: rows_against<11, R>(rows, n_rows, v, d, o, ldo); break;
-      default: rows_against<12, R>(rows, n_rows, v, d, o, ldo); break;
-    }
-  }
-}
-
 CLUE_EXT_AVX2 inline int32_t horizontal_sum(__m256i v) {
   __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
   s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4e));
@@ -126,7 +90,7 @@ CLUE_EXT_AVX2 inline int32_t horizontal_sum(__m256i v) {
 // gives a * b in 16-bit pairs (at most 2 * 127 * 127, no saturation), summed
 // into 32-bit lanes: 32 products per vector instruction instead of 8.
 template <int C>
-CLUE_EXT_AVX2 void row_block_i8(const int8_t* row, const int8_t* const* vecs, int64_t d, int32_t* out) {
+CLUE_EXT_AVX2 void row_block(const int8_t* row, const int8_t* const* vecs, int64_t d, int32_t* out) {
   __m256i acc[C];
 #pragma GCC unroll 16
   for (int c = 0; c < C; ++c) acc[c] = _mm256_setzero_si256();
@@ -149,36 +113,39 @@ CLUE_EXT_AVX2 void row_block_i8(const int8_t* row, const int8_t* const* vecs, in
   }
 }
 
-template <int C>
-CLUE_EXT_AVX2 void rows_against_i8(const int8_t* const* rows, int64_t n_rows, const int8_t* const* vecs,
-                                   int64_t d, int32_t* out, int64_t ldo) {
+// Every row against C vectors (row_block's overload for the types).
+template <int C, typename R, typename V, typename Out>
+CLUE_EXT_AVX2 void rows_against(const R* const* rows, int64_t n_rows, const V* const* vecs, int64_t d, Out* out,
+                                int64_t ldo) {
   for (int64_t r = 0; r < std::min(kPrefetchAhead, n_rows); ++r) prefetch_row(rows[r], d);
   for (int64_t r = 0; r < n_rows; ++r) {
     if (r + kPrefetchAhead < n_rows) prefetch_row(rows[r + kPrefetchAhead], d);
-    row_block_i8<C>(rows[r], vecs, d, out + r * ldo);
+    row_block<C>(rows[r], vecs, d, out + r * ldo);
   }
 }
 
-CLUE_EXT_AVX2 void dots_avx2_i8(const int8_t* const* rows, int64_t n_rows, const int8_t* const* vecs,
-                                int64_t n_vecs, int64_t d, int32_t* out, int64_t ldo) {
+template <typename R, typename V, typename Out>
+CLUE_EXT_AVX2 void dots_avx2(const R* const* rows, int64_t n_rows, const V* const* vecs, int64_t n_vecs,
+                             int64_t d, Out* out, int64_t ldo) {
+  // More than kMaxWidth vectors run in even groups (13 as 7 + 6).
   const int64_t groups = (n_vecs + kMaxWidth - 1) / kMaxWidth;
   const int64_t width = (n_vecs + groups - 1) / groups;
   for (int64_t t = 0; t < n_vecs; t += width) {
-    const int8_t* const* v = vecs + t;
-    int32_t* o = out + t;
+    const V* const* v = vecs + t;
+    Out* o = out + t;
     switch (std::min(width, n_vecs - t)) {
-      case 1: rows_against_i8<1>(rows, n_rows, v, d, o, ldo); break;
-      case 2: rows_against_i8<2>(rows, n_rows, v, d, o, ldo); break;
-      case 3: rows_against_i8<3>(rows, n_rows, v, d, o, ldo); break;
-      case 4: rows_against_i8<4>(rows, n_rows, v, d, o, ldo); break;
-      case 5: rows_against_i8<5>(rows, n_rows, v, d, o, ldo); break;
-      case 6: rows_against_i8<6>(rows, n_rows, v, d, o, ldo); break;
-      case 7: rows_against_i8<7>(rows, n_rows, v, d, o, ldo); break;
-      case 8: rows_against_i8<8>(rows, n_rows, v, d, o, ldo); break;
-      case 9: rows_against_i8<9>(rows, n_rows, v, d, o, ldo); break;
-      case 10: rows_against_i8<10>(rows, n_rows, v, d, o, ldo); break;
-      case 11: rows_against_i8<11>(rows, n_rows, v, d, o, ldo); break;
-      default: rows_against_i8<12>(rows, n_rows, v, d, o, ldo); break;
+      case 1: rows_against<1>(rows, n_rows, v, d, o, ldo); break;
+      case 2: rows_against<2>(rows, n_rows, v, d, o, ldo); break;
+      case 3: rows_against<3>(rows, n_rows, v, d, o, ldo); break;
+      case 4: rows_against<4>(rows, n_rows, v, d, o, ldo); break;
+      case 5: rows_against<5>(rows, n_rows, v, d, o, ldo); break;
+      case 6: rows_against<6>(rows, n_rows, v, d, o, ldo); break;
+      case 7: rows_against<7>(rows, n_rows, v, d, o, ldo); break;
+      case 8: rows_against<8>(rows, n_rows, v, d, o, ldo); break;
+      case 9: rows_against<9>(rows, n_rows, v, d, o, ldo); break;
+      case 10: rows_against<10>(rows, n_rows, v, d, o, ldo); break;
+      case 11: rows_against<11>(rows, n_rows, v, d, o, ldo); break;
+      default: rows_against<12>(rows, n_rows, v, d, o, ldo); break;
     }
   }
 }
@@ -219,7 +186,7 @@ void small_dots(const int8_t* const* rows, int64_t n_rows, const int8_t* const* 
                 int64_t d, int32_t* out, int64_t ldo) {
 #ifdef CLUE_EXT_AVX2_KERNEL
   if (cpu_has_avx2()) {
-    dots_avx2_i8(rows, n_rows, vecs, n_vecs, d, out, ldo);
+    dots_avx2(rows, n_rows, vecs, n_vecs, d, out, ldo);
     return;
   }
 #endif
