@@ -9,11 +9,20 @@ import os
 import pytest
 
 RESULTS: dict = collections.defaultdict(dict)  # workload name -> method -> record
+INTERLEAVED: dict = {}  # workload name -> (seconds of clue_ext.select, seconds of the scikit-learn recipe)
 
 
 def bench_seeds() -> list[int]:
     """Seeds each method runs with (CLUE_BENCH_SEEDS, default 3)."""
     return list(range(int(os.environ.get("CLUE_BENCH_SEEDS", "3"))))
+
+
+@pytest.fixture(scope="session")
+def record_interleaved():
+    def _record(workload, ours, theirs):
+        INTERLEAVED[workload.name] = (ours, theirs)
+
+    return _record
 
 
 @pytest.fixture(scope="session")
@@ -49,3 +58,8 @@ def pytest_terminal_summary(terminalreporter):
         w = next(iter(methods.values()))["workload"]
         terminalreporter.write_line(f"\n{name}: N={w.n} D={w.d} B={w.budget}, seeds={bench_seeds()}")
         terminalreporter.write_line(_table(name, methods))
+        if name in INTERLEAVED:
+            ours, theirs = INTERLEAVED[name]
+            terminalreporter.write_line(
+                f"\nInterleaved seed by seed (select, then the scikit-learn recipe): {ours:.3f} s vs "
+                f"{theirs:.3f} s per run, scikit-learn recipe / clue_ext.select = {theirs / ours:.1f}x")
