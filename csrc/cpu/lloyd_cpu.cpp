@@ -214,8 +214,8 @@ class Lloyd {
   // unmoved centroid might now be the nearest (the point needs a full pass).
   bool measure_moved(int64_t i, const MovedCentroids& moved, const scalar_t* pc, const double* c_norms,
                      double x_norm, double slack, double second_before, double bound_before,
-                     std::vector<int32_t>& ids, std::vector<const scalar_t*>& row_ptr, std::vector<const scalar_t*>& vec_ptrs,
-                     std::vector<scalar_t>& dots, int64_t* labels) {
+                     std::vector<int32_t>& ids, std::vector<const scalar_t*>& row_ptr,
+                     std::vector<const scalar_t*>& vec_ptrs, std::vector<scalar_t>& dots, int64_t* labels) {
     const int32_t own = static_cast<int32_t>(labels[i]);
     ids.assign(1, own);
     for (int64_t j : moved.index)
