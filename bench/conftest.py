@@ -10,6 +10,8 @@ import pytest
 
 RESULTS: dict = collections.defaultdict(dict)  # workload name -> method -> record
 INTERLEAVED: dict = {}  # workload name -> (seconds of clue_ext.select, seconds of the scikit-learn recipe)
+STAGES: dict = {}  # workload name -> {stage of select: fastest seconds}
+WORKLOADS: dict = {}  # workload name -> workload
 
 
 def bench_seeds() -> list[int]:
@@ -20,7 +22,17 @@ def bench_seeds() -> list[int]:
 @pytest.fixture(scope="session")
 def record_interleaved():
     def _record(workload, ours, theirs):
+        WORKLOADS[workload.name] = workload
         INTERLEAVED[workload.name] = (ours, theirs)
+
+    return _record
+
+
+@pytest.fixture(scope="session")
+def record_stages():
+    def _record(workload, seconds_by_stage):
+        WORKLOADS[workload.name] = workload
+        STAGES[workload.name] = dict(seconds_by_stage)
 
     return _record
 
@@ -28,7 +40,8 @@ def record_interleaved():
 @pytest.fixture(scope="session")
 def record():
     def _record(workload, method, seconds, inertia=None, note=""):
-        RESULTS[workload.name][method] = dict(seconds=seconds, inertia=inertia, note=note, workload=workload)
+        WORKLOADS[workload.name] = workload
+        RESULTS[workload.name][method] = dict(seconds=seconds, inertia=inertia, note=note)
 
     return _record
 
@@ -51,15 +64,20 @@ def _table(name, methods):
 
 
 def pytest_terminal_summary(terminalreporter):
-    if not RESULTS:
+    if not WORKLOADS:
         return
     terminalreporter.section("clue_ext: ratios measured in this run")
-    for name, methods in RESULTS.items():
-        w = next(iter(methods.values()))["workload"]
+    for name, w in WORKLOADS.items():
         terminalreporter.write_line(f"\n{name}: N={w.n} D={w.d} B={w.budget}, seeds={bench_seeds()}")
-        terminalreporter.write_line(_table(name, methods))
+        if name in RESULTS:
+            terminalreporter.write_line(_table(name, RESULTS[name]))
         if name in INTERLEAVED:
             ours, theirs = INTERLEAVED[name]
             terminalreporter.write_line(
                 f"\nInterleaved seed by seed (select, then the scikit-learn recipe): {ours:.3f} s vs "
                 f"{theirs:.3f} s per run, scikit-learn recipe / clue_ext.select = {theirs / ours:.1f}x")
+        if name in STAGES:
+            stages = STAGES[name]
+            total = sum(stages.values())
+            parts = ", ".join(f"{stage} {t:.3f} s ({100 * t / total:.0f}%)" for stage, t in stages.items())
+            terminalreporter.write_line(f"\nWhere select's time goes (fastest of the seeds): {parts}")

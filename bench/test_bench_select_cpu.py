@@ -14,8 +14,11 @@ import time
 
 import numpy as np
 import pytest
+import torch
 
 import clue_ext
+from clue_ext import ops
+from clue_ext.kmeans import default_local_trials, draw_uniforms, mean_feature_variance
 from conftest import bench_seeds
 from workloads import CLIPART_SKETCH, DIGITS, TARGET, faiss_recipe, sklearn_recipe, weighted_inertia
 
@@ -103,3 +106,31 @@ def test_interleaved_with_sklearn(data, record_interleaved):
         theirs += time.perf_counter() - middle
         assert len(set(picks.tolist())) == workload.budget
     record_interleaved(workload, ours / len(bench_seeds()), theirs / len(bench_seeds()))
+
+
+def test_stages_of_select(data, record_stages):
+    """Times the three ops select runs (seeding, Lloyd, nearest points) one by one."""
+    workload, x, p, w = data
+    x, w = torch.from_numpy(x), torch.from_numpy(w)
+    k, trials = workload.budget, default_local_trials(workload.budget)
+    tol = mean_feature_variance(x) * 1e-4
+    fastest = {}
+
+    def timed(stage, fn):
+        start = time.perf_counter()
+        out = fn()
+        fastest[stage] = min(fastest.get(stage, float("inf")), time.perf_counter() - start)
+        return out
+
+    def one_select(seed):
+        uniforms = draw_uniforms(1 + (k - 1) * trials, seed)
+        seeds = timed("seeding", lambda: ops.kmeanspp_seed(x, w, k, uniforms, trials))
+        centroids, _, _, _ = timed("Lloyd", lambda: ops.lloyd(x, w, x.index_select(0, seeds), 300, tol))
+        picks = timed("nearest points", lambda: ops.nearest_points(x, centroids))
+        assert len(set(picks.tolist())) == k
+
+    one_select(bench_seeds()[0])  # first-call costs out of the timings
+    fastest.clear()
+    for seed in bench_seeds():
+        one_select(seed)
+    record_stages(workload, fastest)
