@@ -66,6 +66,20 @@ class DannLike:
         self.domain_discriminator = Discriminator(dim)
 
 
+@pytest.fixture(scope="module", autouse=True)
+def warm_up():
+    """Every method is timed once, so first-call costs (imports, lazy
+    initialisation) are paid up front, on small problems, by both sides."""
+    import clue_ext
+    from sklearn.cluster import KMeans
+    from sklearn.metrics import pairwise_distances
+
+    x = torch.rand(500, 16)
+    clue_ext.select(x, torch.softmax(torch.randn(500, 4), 1), 5, seed=0)
+    KMeans(5, n_init=1, random_state=0).fit(x.numpy(), sample_weight=np.ones(500))
+    pairwise_distances(x[:5].numpy(), x.numpy())
+
+
 @pytest.fixture(scope="module", params=WORKLOADS, ids=lambda w: w.name)
 def round_data(request):
     workload = request.param
