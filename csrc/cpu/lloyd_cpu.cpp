@@ -178,33 +178,59 @@ class Lloyd {
   const std::vector<double>& sq_dists() const { return d2_; }
 
  private:
-  // Measures point i against its listed centroids. Returns false when an
-  // unlisted centroid might be nearer (the point needs a full pass).
-  bool measure_list(int64_t i, const scalar_t* pc, const double* c_norms, double x_norm, double slack,
-                    std::vector<const scalar_t*>& row_ptr, std::vector<const scalar_t*>& vec_ptrs,
-                    std::vector<scalar_t>& dots, int64_t* labels) {
-    const int32_t* list = lists_.data() + i * m_;
+  using Ranked = std::pair<double, int32_t>;  // (squared distance, centroid), ordered
+
+  // Point i against the centroids `ids`: the nearest two, by (distance,
+  // index); visit(v) sees every measured pair.
+  template <typename Visit>
+  std::pair<Ranked, Ranked> nearest_two(int64_t i, const int32_t* ids, int64_t count, const scalar_t* pc,
+                                        const double* c_norms, double x_norm,
+                                        std::vector<const scalar_t*>& row_ptr,
+                                        std::vector<const scalar_t*>& vec_ptrs, std::vector<scalar_t>& dots,
+                                        const Visit& visit) const {
     row_ptr[0] = px_ + i * d_;
-    for (int64_t t = 0; t < m_; ++t) vec_ptrs[t] = pc + list[t] * d_;
-    cpu::small_dots(row_ptr.data(), 1, vec_ptrs.data(), m_, d_, dots.data(), m_);
-    std::pair<double, int32_t> best{std::numeric_limits<double>::infinity(), 0}, next = best;
-    for (int64_t t = 0; t < m_; ++t) {
-      const std::pair<double, int32_t> v{
-          std::max(0.0, x_norm + c_norms[list[t]] - 2.0 * static_cast<double>(dots[t])), list[t]};
+    for (int64_t t = 0; t < count; ++t) vec_ptrs[t] = pc + ids[t] * d_;
+    cpu::small_dots(row_ptr.data(), 1, vec_ptrs.data(), count, d_, dots.data(), count);
+    Ranked best{std::numeric_limits<double>::infinity(), 0}, next = best;
+    for (int64_t t = 0; t < count; ++t) {
+      const Ranked v{std::max(0.0, x_norm + c_norms[ids[t]] - 2.0 * static_cast<double>(dots[t])), ids[t]};
       if (v < best) {
         next = best;
         best = v;
       } else if (v < next) {
         next = v;
       }
+      visit(v);
     }
-    // Every centroid outside the list is at least bound_ away.
-    const double reach = bound_[i] * bound_[i];
-    if (m_ < k_ && !(best.first + slack * (x_norm + best.first + reach) < reach)) return false;
+    return {best, next};
+  }
+
+  // Whether squared distance `d2` is certainly below `floor`^2, rounding of
+  // the expanded distances included.
+  static bool certainly_below(double d2, double floor, double x_norm, double slack) {
+    const double reach = floor * floor;
+    return d2 + slack * (x_norm + d2 + reach) < reach;
+  }
+
+  // Point i is labelled `best`; no other centroid is nearer than `next` or
+  // than `others` (a bound on the ones not measured).
+  void settle(int64_t i, const Ranked& best, const Ranked& next, double others, int64_t* labels) {
     labels[i] = best.second;
     d2_[i] = best.first;
     upper_[i] = std::sqrt(best.first);
-    second_[i] = std::min(bound_[i], std::sqrt(next.first));
+    second_[i] = std::min(others, std::sqrt(next.first));
+  }
+
+  // Measures point i against its listed centroids. Returns false when an
+  // unlisted centroid might be nearer (the point needs a full pass).
+  bool measure_list(int64_t i, const scalar_t* pc, const double* c_norms, double x_norm, double slack,
+                    std::vector<const scalar_t*>& row_ptr, std::vector<const scalar_t*>& vec_ptrs,
+                    std::vector<scalar_t>& dots, int64_t* labels) {
+    const auto [best, next] = nearest_two(i, lists_.data() + i * m_, m_, pc, c_norms, x_norm, row_ptr, vec_ptrs,
+                                          dots, [](const Ranked&) {});
+    // Every centroid outside the list is at least bound_ away.
+    if (m_ < k_ && !certainly_below(best.first, bound_[i], x_norm, slack)) return false;
+    settle(i, best, next, bound_[i], labels);
     return true;
   }
 
@@ -220,31 +246,16 @@ class Lloyd {
     ids.assign(1, own);
     for (int64_t j : moved.index)
       if (j != own) ids.push_back(static_cast<int32_t>(j));
-    const int64_t count = static_cast<int64_t>(ids.size());
-    row_ptr[0] = px_ + i * d_;
-    for (int64_t t = 0; t < count; ++t) vec_ptrs[t] = pc + ids[t] * d_;
-    cpu::small_dots(row_ptr.data(), 1, vec_ptrs.data(), count, d_, dots.data(), count);
-    std::pair<double, int32_t> best{std::numeric_limits<double>::infinity(), 0}, next = best;
     const int32_t* list = lists_.data() + i * m_;
     double unlisted = bound_before;
-    for (int64_t t = 0; t < count; ++t) {
-      const std::pair<double, int32_t> v{
-          std::max(0.0, x_norm + c_norms[ids[t]] - 2.0 * static_cast<double>(dots[t])), ids[t]};
-      if (v < best) {
-        next = best;
-        best = v;
-      } else if (v < next) {
-        next = v;
-      }
-      if (std::find(list, list + m_, ids[t]) == list + m_) unlisted = std::min(unlisted, std::sqrt(v.first));
-    }
+    const auto [best, next] = nearest_two(
+        i, ids.data(), static_cast<int64_t>(ids.size()), pc, c_norms, x_norm, row_ptr, vec_ptrs, dots,
+        [&](const Ranked& v) {
+          if (std::find(list, list + m_, v.second) == list + m_) unlisted = std::min(unlisted, std::sqrt(v.first));
+        });
     // Every unmoved centroid but the old label's is at least second_before away.
-    const double reach = second_before * second_before;
-    if (!(best.first + slack * (x_norm + best.first + reach) < reach)) return false;
-    labels[i] = best.second;
-    d2_[i] = best.first;
-    upper_[i] = std::sqrt(best.first);
-    second_[i] = std::min(second_before, std::sqrt(next.first));
+    if (!certainly_below(best.first, second_before, x_norm, slack)) return false;
+    settle(i, best, next, second_before, labels);
     bound_[i] = unlisted;
     return true;
   }
