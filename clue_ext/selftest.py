@@ -107,13 +107,19 @@ def _assert_distinct(idx: torch.Tensor, n: int, what: str):
     assert idx.unique().numel() == idx.numel(), f"{what}: an index is returned twice"
 
 
+def _seed_both(cand: Backend, oracle: Backend, x, w, k: int, trials: int, seed: int, what: str, **kwargs):
+    """Seeding by both backends from the same uniforms; the candidate's picks checked distinct."""
+    u = uniforms(k, trials, seed=seed)
+    a = cand("kmeanspp_seed", x, w, k, u, trials, **kwargs)
+    b = oracle("kmeanspp_seed", x, w, k, u, trials, **kwargs)
+    _assert_distinct(a, x.shape[0], what)
+    return a, b
+
+
 def check_seed_float64(cand: Backend, oracle: Backend) -> str:
     x, w = random_problem(1500, 24)
     k, trials = 40, 3
-    u = uniforms(k, trials, seed=1)
-    a = cand("kmeanspp_seed", x, w, k, u, trials)
-    b = oracle("kmeanspp_seed", x, w, k, u, trials)
-    _assert_distinct(a, x.shape[0], "kmeanspp_seed")
+    a, b = _seed_both(cand, oracle, x, w, k, trials, 1, "kmeanspp_seed")
     _assert_equal(a, b, "kmeanspp_seed float64", cand, oracle)
     return f"{k} centres, identical"
 
@@ -121,10 +127,7 @@ def check_seed_float64(cand: Backend, oracle: Backend) -> str:
 def check_seed_grid_float32(cand: Backend, oracle: Backend) -> str:
     x, w = grid_problem(700, 5)
     k, trials = 60, 4
-    u = uniforms(k, trials, seed=2)
-    a = cand("kmeanspp_seed", x, w, k, u, trials)
-    b = oracle("kmeanspp_seed", x, w, k, u, trials)
-    _assert_distinct(a, x.shape[0], "kmeanspp_seed")
+    a, b = _seed_both(cand, oracle, x, w, k, trials, 2, "kmeanspp_seed")
     _assert_equal(a, b, "kmeanspp_seed float32 (exact data)", cand, oracle)
     return f"{k} centres, identical"
 
@@ -132,10 +135,7 @@ def check_seed_grid_float32(cand: Backend, oracle: Backend) -> str:
 def check_seed_float32_random(cand: Backend, oracle: Backend) -> str:
     x, w = random_problem(2000, 32, dtype=torch.float32, seed=3)
     k, trials = 50, 3
-    u = uniforms(k, trials, seed=3)
-    a = cand("kmeanspp_seed", x, w, k, u, trials)
-    b = oracle("kmeanspp_seed", x, w, k, u, trials)
-    _assert_distinct(a, x.shape[0], "kmeanspp_seed")
+    a, b = _seed_both(cand, oracle, x, w, k, trials, 3, "kmeanspp_seed")
     pa, pb = seeding_potential(x, w, a), seeding_potential(x, w, b)
     assert pa <= 1.25 * pb, f"kmeanspp_seed float32: potential {pa:.6g} vs {pb:.6g} of {oracle.name}"
     same = int((a == b).sum())
@@ -146,10 +146,7 @@ def check_seed_factor(cand: Backend, oracle: Backend) -> str:
     x, w = random_problem(600, 10, seed=4)
     f, _ = random_problem(600, 6, seed=5)
     k, trials = 25, 3
-    u = uniforms(k, trials, seed=4)
-    a = cand("kmeanspp_seed", x, w, k, u, trials, x_factor=f)
-    b = oracle("kmeanspp_seed", x, w, k, u, trials, x_factor=f)
-    _assert_distinct(a, x.shape[0], "kmeanspp_seed x_factor")
+    a, b = _seed_both(cand, oracle, x, w, k, trials, 4, "kmeanspp_seed x_factor", x_factor=f)
     _assert_equal(a, b, "kmeanspp_seed with x_factor", cand, oracle)
     return f"{k} centres, identical"
 
@@ -163,10 +160,7 @@ def check_seed_no_mass_left(cand: Backend, oracle: Backend) -> str:
     w = torch.ones(48, dtype=torch.float64)
     w[::5] = 0.0
     k, trials = 30, 2
-    u = uniforms(k, trials, seed=6)
-    a = cand("kmeanspp_seed", x, w, k, u, trials)
-    b = oracle("kmeanspp_seed", x, w, k, u, trials)
-    _assert_distinct(a, 48, "kmeanspp_seed duplicates")
+    a, b = _seed_both(cand, oracle, x, w, k, trials, 6, "kmeanspp_seed duplicates")
     _assert_equal(a, b, "kmeanspp_seed with duplicates", cand, oracle)
     zero = torch.zeros_like(w)
     a0 = cand("kmeanspp_seed", x, zero, 10, uniforms(10, 2, seed=7), 2)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import torch
 from torch.utils.data import Dataset
@@ -56,17 +58,9 @@ def limit_shift(shift: DomainShift, limit_source, limit_pool, limit_test, seed: 
     if limit_source is None and limit_pool is None and limit_test is None:
         return shift
     seeds = np.random.SeedSequence([int(seed), 7]).generate_state(3)
-    return DomainShift(
-        name=shift.name,
-        source=shift.source,
-        target=shift.target,
+    return dataclasses.replace(
+        shift,
         source_train=subsample(shift.source_train, limit_source, int(seeds[0])),
         target_pool=subsample(shift.target_pool, limit_pool, int(seeds[1])),
         target_test=subsample(shift.target_test, limit_test, int(seeds[2])),
-        num_classes=shift.num_classes,
-        in_channels=shift.in_channels,
-        image_size=shift.image_size,
-        class_names=shift.class_names,
-        embedded=shift.embedded,
-        normalization=shift.normalization,
     )

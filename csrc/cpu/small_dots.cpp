@@ -158,39 +158,34 @@ bool cpu_has_avx2() {
 
 #endif  // CLUE_EXT_AVX2_KERNEL
 
+// The AVX2 kernel where the CPU has it, the portable loop otherwise.
+template <typename R, typename V, typename Out>
+void dots_fastest(const R* const* rows, int64_t n_rows, const V* const* vecs, int64_t n_vecs, int64_t d,
+                  Out* out, int64_t ldo) {
+#ifdef CLUE_EXT_AVX2_KERNEL
+  if (cpu_has_avx2()) {
+    dots_avx2(rows, n_rows, vecs, n_vecs, d, out, ldo);
+    return;
+  }
+#endif
+  dots_portable(rows, n_rows, vecs, n_vecs, d, out, ldo);
+}
+
 } // namespace
 
 void small_dots(const float* const* rows, int64_t n_rows, const float* const* vecs, int64_t n_vecs,
                 int64_t d, float* out, int64_t ldo) {
-#ifdef CLUE_EXT_AVX2_KERNEL
-  if (cpu_has_avx2()) {
-    dots_avx2(rows, n_rows, vecs, n_vecs, d, out, ldo);
-    return;
-  }
-#endif
-  dots_portable(rows, n_rows, vecs, n_vecs, d, out, ldo);
+  dots_fastest(rows, n_rows, vecs, n_vecs, d, out, ldo);
 }
 
 void small_dots(const c10::Half* const* rows, int64_t n_rows, const float* const* vecs, int64_t n_vecs,
                 int64_t d, float* out, int64_t ldo) {
-#ifdef CLUE_EXT_AVX2_KERNEL
-  if (cpu_has_avx2()) {
-    dots_avx2(rows, n_rows, vecs, n_vecs, d, out, ldo);
-    return;
-  }
-#endif
-  dots_portable(rows, n_rows, vecs, n_vecs, d, out, ldo);
+  dots_fastest(rows, n_rows, vecs, n_vecs, d, out, ldo);
 }
 
 void small_dots(const int8_t* const* rows, int64_t n_rows, const int8_t* const* vecs, int64_t n_vecs,
                 int64_t d, int32_t* out, int64_t ldo) {
-#ifdef CLUE_EXT_AVX2_KERNEL
-  if (cpu_has_avx2()) {
-    dots_avx2(rows, n_rows, vecs, n_vecs, d, out, ldo);
-    return;
-  }
-#endif
-  dots_portable(rows, n_rows, vecs, n_vecs, d, out, ldo);
+  dots_fastest(rows, n_rows, vecs, n_vecs, d, out, ldo);
 }
 
 void small_dots(const double* const* rows, int64_t n_rows, const double* const* vecs,

@@ -134,6 +134,21 @@ __device__ __forceinline__ double block_sum(double v, double* scratch) {
   return total;
 }
 
+// Prefix sums over a warp, in lane order: returns the inclusive sum and
+// stores the exclusive one (0 in lane 0).
+template <typename T>
+__device__ __forceinline__ T warp_scan(T v, T& exclusive) {
+  const int lane = threadIdx.x % kWarp;
+#pragma unroll
+  for (int offset = 1; offset < kWarp; offset <<= 1) {
+    const T other = __shfl_up_sync(kFullMask, v, offset);
+    if (lane >= offset) v += other;
+  }
+  exclusive = __shfl_up_sync(kFullMask, v, 1);
+  if (lane == 0) exclusive = T(0);
+  return v;
+}
+
 // Exclusive prefix sum over a block of kThreads threads (a multiple of 32),
 // in thread order. Every thread must call it; each gets the sum of the values
 // of the threads before it, and `total` the sum of all. `scratch` holds
@@ -143,26 +158,14 @@ __device__ __forceinline__ T block_exclusive_scan(T v, T* scratch, T& total) {
   static_assert(kThreads % kWarp == 0 && kThreads <= 1024, "block size");
   constexpr int kWarps = kThreads / kWarp;
   const int lane = threadIdx.x % kWarp, warp = threadIdx.x / kWarp;
-  T inclusive = v;
-#pragma unroll
-  for (int offset = 1; offset < kWarp; offset <<= 1) {
-    const T other = __shfl_up_sync(kFullMask, inclusive, offset);
-    if (lane >= offset) inclusive += other;
-  }
-  T exclusive = __shfl_up_sync(kFullMask, inclusive, 1);
-  if (lane == 0) exclusive = T(0);
+  T exclusive;
+  const T inclusive = warp_scan(v, exclusive);
   __syncthreads();  // the previous call is done reading scratch
   if (lane == kWarp - 1) scratch[warp] = inclusive;
   __syncthreads();
   if (warp == 0) {
-    T run = lane < kWarps ? scratch[lane] : T(0);
-#pragma unroll
-    for (int offset = 1; offset < kWarp; offset <<= 1) {
-      const T other = __shfl_up_sync(kFullMask, run, offset);
-      if (lane >= offset) run += other;
-    }
-    T before_warp = __shfl_up_sync(kFullMask, run, 1);
-    if (lane == 0) before_warp = T(0);
+    T before_warp;
+    const T run = warp_scan(lane < kWarps ? scratch[lane] : T(0), before_warp);
     if (lane < kWarps) scratch[lane] = before_warp;
     if (lane == kWarps - 1) scratch[kWarps] = run;
   }
