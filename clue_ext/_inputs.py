@@ -13,6 +13,8 @@ from typing import Optional
 import numpy as np
 import torch
 
+from . import _extension
+
 _FLOATING = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
 
 
@@ -39,8 +41,9 @@ def compute_dtype(tensor: torch.Tensor) -> torch.dtype:
 
 
 def as_matrix(value, name: str, *, device: Optional[torch.device] = None) -> torch.Tensor:
-    """A finite (N, D) floating tensor, N >= 1 and D >= 1."""
+    """A finite (N, D) floating tensor, N >= 1 and D >= 1, on a device this build has kernels for."""
     tensor = as_tensor(value, name, device=device)
+    _extension.check_device(tensor.device, name)
     if tensor.dim() != 2:
         raise ValueError(f"{name} must be 2-D (N, D), got shape {tuple(tensor.shape)}")
     if tensor.shape[0] == 0:

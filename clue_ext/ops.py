@@ -12,8 +12,9 @@ from typing import Optional, Tuple
 
 import torch
 
-from . import _C  # noqa: F401  (loads the library, which registers the ops)
+from . import _extension
 
+_extension.load()
 _ops = torch.ops.clue_ext
 
 
@@ -58,6 +59,9 @@ def nearest_points(
 def build_info() -> dict:
     """How the extension was built: CUDA or not, architectures, torch version."""
     return json.loads(_ops.build_info())
+
+
+_extension.check_built_torch(build_info()["torch_version"])
 
 
 @torch.library.register_fake("clue_ext::kmeanspp_seed")
