@@ -177,7 +177,7 @@ def lloyd_loop(backend: ModuleType, x: torch.Tensor, w: torch.Tensor, centroids:
         shift = (new_centroids - centroids).double().pow(2).sum()
         unchanged = (labels == labels_old).all() if labels_old is not None else no
         unchanged, small_shift, any_empty = torch.stack(
-            [unchanged, shift <= tol, (cluster_weights <= 0).any()]).tolist()
+            [unchanged, shift <= tol, (~(cluster_weights > 0)).any()]).tolist()
         if any_empty:
             new_centroids = relocate_empty_clusters(x, w, sq_dists, new_centroids, cluster_weights)
             unchanged = small_shift = False
@@ -208,7 +208,7 @@ def relocate_empty_clusters(
     centres, one per empty cluster, in cluster order. If fewer such points
     exist, the remaining empty clusters keep their centre.
     """
-    empty = (cluster_weights <= 0).nonzero().flatten()
+    empty = (~(cluster_weights > 0)).nonzero().flatten()
     if empty.numel() == 0:
         return centroids
     cost = w.double() * sq_dists.double()
@@ -216,7 +216,7 @@ def relocate_empty_clusters(
     n_take = min(int(empty.numel()), int((cost > 0).sum()))
     if n_take == 0:
         return centroids
-    far = torch.topk(cost, n_take).indices
+    far = torch.sort(cost, descending=True, stable=True).indices[:n_take]  # ties: the lower index
     centroids = centroids.clone()
     centroids[empty[:n_take]] = x.index_select(0, far)
     return centroids

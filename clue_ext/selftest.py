@@ -238,7 +238,7 @@ def check_centroid_update(cand: Backend, oracle: Backend) -> str:
     try:
         cand("centroid_update", x, w, bad, old)
     except ValueError as e:
-        assert "labels must be in [0, 50)" in str(e), str(e)
+        assert "labels must be in [0, 50), got 50 at position 17" in str(e), str(e)
     else:
         raise AssertionError("centroid_update accepted a label out of range")
     return "; ".join(details)

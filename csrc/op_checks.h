@@ -5,6 +5,7 @@
 
 #include <ATen/ATen.h>
 
+#include <cmath>
 #include <optional>
 
 #include "checks.h"
@@ -23,6 +24,19 @@ inline void check_weights(const at::Tensor& x, const at::Tensor& weights) {
   CLUE_CHECK_SAME_DTYPE(x, weights, "x", "weights");
   CLUE_CHECK_SAME_DEVICE(x, weights, "x", "weights");
   CLUE_CHECK_ROWS(weights, x.size(0), "weights");
+}
+
+// Weights must be finite and >= 0: then "a cluster is empty when its weight
+// is not > 0" means the same on every backend. One reduction read on the
+// host (NaN propagates through min and max and fails the test), so on CUDA
+// one synchronisation: the CUDA seeding, which has none, leaves the check to
+// its callers (clue_ext's public functions check every weight).
+inline void check_weight_values(const at::Tensor& weights) {
+  const auto [low, high] = at::aminmax(weights);
+  const at::Tensor range = at::stack({low, high}).to(at::kDouble).cpu();
+  const double* r = range.const_data_ptr<double>();
+  TORCH_CHECK_VALUE(r[0] >= 0.0 && std::isfinite(r[1]), "weights must be finite and >= 0, got values in [", r[0],
+                    ", ", r[1], "]");
 }
 
 inline void check_centroids(const at::Tensor& x, const at::Tensor& centroids) {
@@ -67,6 +81,7 @@ inline void check_update_args(const at::Tensor& x, const at::Tensor& weights,
   check_points(x);
   check_weights(x, weights);
   check_centroids(x, centroids);
+  check_weight_values(weights);
   CLUE_CHECK_DIM(labels, 1, "labels");
   CLUE_CHECK_DTYPE(labels, at::kLong, "labels");
   CLUE_CHECK_SAME_DEVICE(x, labels, "x", "labels");
@@ -82,6 +97,7 @@ inline void check_lloyd_args(const at::Tensor& x, const at::Tensor& weights,
                     " rows (one per point), got ", centroids.size(0));
   TORCH_CHECK_VALUE(max_iter >= 0, "max_iter must be >= 0, got ", max_iter);
   TORCH_CHECK_VALUE(tol >= 0.0, "tol must be >= 0, got ", tol);
+  check_weight_values(weights);
 }
 
 inline void check_nearest_args(const at::Tensor& x, const at::Tensor& centroids,

@@ -12,6 +12,13 @@
 //   distances it computes them as ||x||^2 - 2 x.c + ||c||^2 from a GEMM tile,
 //   clamped at 0; ties are broken by (distance, index): the lowest index wins.
 // - Sums of weights and costs are accumulated in double.
+// - Weights must be finite and >= 0. centroid_update and lloyd raise a
+//   ValueError otherwise, and so does kmeanspp_seed on the CPU; the CUDA
+//   seeding does not look (that would cost a host synchronisation), so its
+//   callers must (clue_ext's public functions check every weight).
+// - The CUDA kernels run their float32 GEMMs in full float32 precision
+//   whatever torch's TF32 setting (allow_tf32, set_float32_matmul_precision)
+//   says, so the picks do not drift from the CPU's.
 // - Randomness enters as pre-drawn uniforms, so CPU and CUDA pick the same
 //   indices for the same draws.
 
@@ -77,10 +84,14 @@ std::tuple<at::Tensor, at::Tensor> assign(
 //   centroids   (K, D) current centroids; defines K.
 // Returns (new_centroids (K, D), cluster_weights float64 (K,)) where
 // new_centroids[k] = sum_{labels==k} w x / sum_{labels==k} w, accumulated in
-// double. A cluster whose total weight is 0 (no points, or only zero-weight
-// points) keeps its row of `centroids` unchanged; the caller decides whether
-// to relocate it. Each cluster's sums are formed in point order by one
-// thread, so the result is bitwise identical for any thread count.
+// double. A cluster whose total weight is not > 0 (no points, or only
+// zero-weight points) keeps its row of `centroids` unchanged; the caller
+// decides whether to relocate it. The sums follow one fixed order
+// (summation_order.h): each cluster's members in point order, in runs of
+// kMeansRun = 256 summed sequentially (multiply, then add), the runs' sums
+// then added in order. So the result is bitwise identical for any thread
+// count, and the CPU and CUDA kernels do the same arithmetic. An
+// out-of-range label raises a ValueError naming the first such position.
 std::tuple<at::Tensor, at::Tensor> centroid_update(
     const at::Tensor& x,
     const at::Tensor& weights,
@@ -97,14 +108,16 @@ std::tuple<at::Tensor, at::Tensor> centroid_update(
 //   tol         >= 0 absolute tolerance on the total squared centre shift.
 // Each iteration assigns every point to its nearest centroid (ties: lowest
 // index) and moves each centroid to the weighted mean of its points. A
-// cluster left with zero total weight is moved onto the point of positive
-// weight with the largest w * d^2 (one point per such cluster, in cluster
-// order). The loop stops when the labels repeat (the centroids are then the
+// cluster left with total weight not > 0 is moved onto the point of
+// positive weight with the largest w * d^2, d the exact distance (from
+// differences) of the point to its centroid before the update; one point per
+// such cluster, in cluster order, ties to the lower point index. The loop stops when the labels repeat (the centroids are then the
 // means of the returned labels), or when the total squared shift is <= tol;
 // in the latter case a last assignment makes the labels match the returned
 // centroids.
 // Returns (centroids (K, D), labels int64 (N,), sq_dists (N,) computed
-// exactly from differences, n_iter int64 0-d).
+// exactly from differences, n_iter int64 0-d). The centroids are a new
+// tensor even when max_iter == 0.
 std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> lloyd(
     const at::Tensor& x,
     const at::Tensor& weights,

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 CUDA = pytest.param(
-    "cuda", marks=pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
+    "cuda", marks=[pytest.mark.cuda, pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")]
 )
 DEVICES = ["cpu", CUDA]
 

@@ -204,6 +204,75 @@ def test_centroid_update_rejects_out_of_range_labels(device):
                             torch.zeros(3, 2, device=device))
 
 
+def _means_in_run_order(x, w, labels, k, run=256):
+    """The contract's summation order, in Python floats (IEEE doubles, no fused
+    multiply-add): runs of `run` members in point order summed one by one, then
+    the runs' sums added in order."""
+    x, w, labels = x.double().tolist(), w.double().tolist(), labels.tolist()
+    members = [[i for i, label in enumerate(labels) if label == c] for c in range(k)]
+    means, masses = [], []
+    for c in range(k):
+        total, mass = [0.0] * len(x[0]), 0.0
+        for start in range(0, len(members[c]), run):
+            part, part_mass = [0.0] * len(x[0]), 0.0
+            for i in members[c][start:start + run]:
+                if w[i] == 0.0:
+                    continue
+                part = [s + w[i] * v for s, v in zip(part, x[i])]
+                part_mass += w[i]
+            total = [s + p for s, p in zip(total, part)]
+            mass += part_mass
+        means.append([s / mass for s in total])
+        masses.append(mass)
+    return torch.tensor(means, dtype=torch.float64), torch.tensor(masses, dtype=torch.float64)
+
+
+def test_centroid_update_sums_in_runs_of_256_members_bitwise(device, rng):
+    # Clusters of 1 to ~1500 members: one run, several runs, a partial last run.
+    labels = torch.cat([torch.zeros(1500, dtype=torch.long), torch.ones(300, dtype=torch.long),
+                        torch.full((256,), 2), torch.tensor([3])])
+    labels = labels[torch.randperm(labels.numel(), generator=rng)]
+    n = labels.numel()
+    x = torch.randn(n, 3, generator=rng, dtype=torch.float64) * 1e3 + 7.0
+    w = torch.rand(n, generator=rng, dtype=torch.float64)
+    w[::17] = 0.0
+    want_c, want_w = _means_in_run_order(x, w, labels, 4)
+    got_c, got_w = ops.centroid_update(x.to(device), w.to(device), labels.to(device), torch.zeros(4, 3, device=device,
+                                                                                                   dtype=torch.float64))
+    assert torch.equal(got_c.cpu(), want_c) and torch.equal(got_w.cpu(), want_w)
+
+
+def test_out_of_range_labels_name_the_first_bad_position(device):
+    # The first bad label (position 10, too large) comes before a smaller
+    # bad one (position 50000, negative); enough points for several threads.
+    labels = torch.zeros(60000, dtype=torch.long)
+    labels[10] = 7
+    labels[50000] = -2
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        with pytest.raises(ValueError, match=r"labels must be in \[0, 3\), got 7 at position 10$"):
+            ops.centroid_update(torch.zeros(60000, 2, device=device), torch.ones(60000, device=device),
+                                labels.to(device), torch.zeros(3, 2, device=device))
+    finally:
+        torch.set_num_threads(before)
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -1.0])
+def test_ops_reject_weights_that_are_not_finite_and_non_negative(device, bad):
+    x = torch.randn(30, 4, device=device)
+    w = torch.ones(30, device=device)
+    w[12] = bad
+    labels = torch.arange(30, device=device) % 3
+    with pytest.raises(ValueError, match="weights must be finite and >= 0"):
+        ops.centroid_update(x, w, labels, x[:3])
+    with pytest.raises(ValueError, match="weights must be finite and >= 0"):
+        ops.lloyd(x, w, x[:3], 5, 0.0)
+    if device == "cpu":  # the CUDA seeding leaves the check to its callers (ops.h)
+        with pytest.raises(ValueError, match="weights must be finite and >= 0"):
+            ops.kmeanspp_seed(x, w, 3, draw_uniforms(1 + 2 * 2, 0), 2)
+
+
 # --- nearest points ------------------------------------------------------------------
 
 
@@ -284,6 +353,40 @@ def test_lloyd_matches_the_loop_on_reference_ops(k, rng):
     assert int(n_iter) == int(want_iter)
     assert torch.allclose(got_c, want_c, rtol=1e-10, atol=1e-12)
     assert torch.allclose(got_sq, reference.assign(x, got_c)[1], rtol=1e-10, atol=1e-10)
+
+
+# Cases where a cluster empties after the bounds let some points keep their
+# label unmeasured: relocation must rank the points by their exact current
+# distances (the reference's), not by distances from an earlier iteration.
+STALE_BOUND_CASES = [
+    ([[-0.43, -0.23], [0.24, -0.07], [-0.03, 0.55], [0.18, -0.19], [0.02, 0.18], [1.09, -0.21], [0.08, -0.4],
+      [-0.79, -0.29], [-0.02, 0.23]],
+     [0.82, 0.74, 0.1, 0.26, 0.11, 0.15, 0.92, 1.02, 0.2],
+     [[-0.01, 0.93], [-1.02, 1.16], [0.63, 1.24], [-0.57, 0.82], [-1.18, -0.11], [0.39, -1.45], [-0.15, 2.02]]),
+    ([[-0.31, -0.08], [-0.24, 0.1], [-2.23, -0.6], [0.42, -0.89], [0.02, -0.76], [1.41, 1.53], [0.51, -0.93],
+      [0.0, -0.29], [-1.26, 0.19], [-0.29, -0.76], [-0.29, -2.27]],
+     [0.98, 0.63, 0.25, 0.53, 0.53, 0.73, 0.41, 0.35, 0.9, 0.7, 0.48],
+     [[-0.81, 0.29], [-2.22, -0.03], [-1.01, 0.4], [0.04, -0.82], [0.38, 0.59], [-0.51, -0.08], [-0.25, -0.09]]),
+]
+
+
+@pytest.mark.parametrize("x,w,c", STALE_BOUND_CASES)
+def test_lloyd_relocates_empty_clusters_by_exact_current_distances(device, x, w, c):
+    x, w, c = (torch.tensor(v, dtype=torch.float64, device=device) for v in (x, w, c))
+    got_c, got_labels, _, got_iter = ops.lloyd(x, w, c, 50, 0.0)
+    want_c, want_labels, _, want_iter = reference.lloyd(x.cpu(), w.cpu(), c.cpu(), 50, 0.0)
+    assert got_labels.cpu().tolist() == want_labels.tolist()
+    assert int(got_iter) == int(want_iter)
+    torch.testing.assert_close(got_c.cpu(), want_c, rtol=1e-12, atol=1e-12)
+
+
+def test_lloyd_with_no_iteration_returns_new_centroids(device):
+    x = torch.randn(20, 3, device=device)
+    c = x[:4].clone()
+    out_c, labels, _, n_iter = ops.lloyd(x, torch.ones(20, device=device), c, 0, 0.0)
+    assert int(n_iter) == 0 and torch.equal(out_c, c)
+    assert out_c.data_ptr() != c.data_ptr()  # the schema forbids an output aliasing an input
+    assert torch.equal(labels, ops.assign(x, c)[0])
 
 
 def test_lloyd_float32_agrees_with_float64(rng):

@@ -13,19 +13,21 @@
 namespace clue_ext {
 namespace {
 
+// Reports the first position (lowest index) whose label is out of range, as
+// the CUDA kernel does, whatever the thread count.
 void check_label_range(const int64_t* labels, int64_t n, int64_t k) {
-  std::atomic<int64_t> bad{-1};
+  std::atomic<int64_t> first_bad{n};
   at::parallel_for(0, n, 4096, [&](int64_t lo, int64_t hi) {
-    for (int64_t i = lo; i < hi; ++i) {
-      if (labels[i] < 0 || labels[i] >= k) {
-        bad.store(i);
-        return;
+    for (int64_t i = lo; i < hi && i < first_bad.load(std::memory_order_relaxed); ++i) {
+      if (labels[i] >= 0 && labels[i] < k) continue;
+      int64_t seen = first_bad.load();
+      while (i < seen && !first_bad.compare_exchange_weak(seen, i)) {
       }
+      return;
     }
   });
-  const int64_t i = bad.load();
-  TORCH_CHECK_VALUE(i < 0, "labels must be in [0, ", k, "), got ", (i < 0 ? 0 : labels[i]),
-                    " at position ", i);
+  const int64_t i = first_bad.load();
+  TORCH_CHECK_VALUE(i == n, "labels must be in [0, ", k, "), got ", (i == n ? 0 : labels[i]), " at position ", i);
 }
 
 std::tuple<at::Tensor, at::Tensor> centroid_update_cpu(const at::Tensor& x_in, const at::Tensor& w_in,

@@ -484,6 +484,7 @@ at::Tensor kmeanspp_seed_cpu(const at::Tensor& x_in, const at::Tensor& w_in, int
                              const at::Tensor& u_in, int64_t n_local_trials,
                              const std::optional<at::Tensor>& factor_in) {
   check_seed_args(x_in, w_in, k, u_in, n_local_trials, factor_in);
+  check_weight_values(w_in);  // one pass over N here; the CUDA seeding skips it (no host synchronisation)
   const at::Tensor x = x_in.contiguous();
   const at::Tensor w = w_in.contiguous();
   const at::Tensor u = u_in.contiguous();

@@ -58,7 +58,6 @@ class Lloyd {
         bound_(n_, -1.0),
         upper_(n_, 0.0),
         second_(n_, 0.0),
-        d2_(n_),
         x_norms_(cpu::row_sq_norms(x)) {}
 
   // One assignment against `c`, whose rows moved by `drift` (per centroid)
@@ -175,8 +174,6 @@ class Lloyd {
     });
   }
 
-  const std::vector<double>& sq_dists() const { return d2_; }
-
  private:
   using Ranked = std::pair<double, int32_t>;  // (squared distance, centroid), ordered
 
@@ -216,7 +213,6 @@ class Lloyd {
   // than `others` (a bound on the ones not measured).
   void settle(int64_t i, const Ranked& best, const Ranked& next, double others, int64_t* labels) {
     labels[i] = best.second;
-    d2_[i] = best.first;
     upper_[i] = std::sqrt(best.first);
     second_[i] = std::min(others, std::sqrt(next.first));
   }
@@ -304,7 +300,6 @@ class Lloyd {
       for (int64_t q = 0; q < m_; ++q) list[q] = near_j[q];
       bound_[i] = m_ < k_ ? std::sqrt(near_d[m_]) : std::numeric_limits<double>::infinity();
       labels[i] = near_j[0];
-      d2_[i] = near_d[0];
       upper_[i] = std::sqrt(near_d[0]);
       second_[i] = k_ > 1 ? std::sqrt(near_d[1]) : std::numeric_limits<double>::infinity();
     }
@@ -318,23 +313,27 @@ class Lloyd {
   std::vector<double> bound_;   // distance below which no unlisted centroid lies; < 0: none yet
   std::vector<double> upper_;   // bound above the distance to the label's centroid
   std::vector<double> second_;  // distance below which no centroid but the label's lies
-  std::vector<double> d2_;      // expanded squared distance to the label (stale when skipped)
   at::Tensor x_norms_;
 };
 
 // Moves each cluster of zero total weight onto a point of positive weight
-// that costs the most (largest w * d^2), one per cluster in cluster order.
+// that costs the most, one per cluster in cluster order: the largest w * d^2,
+// d measured exactly from the point to its centroid before the update (the
+// bounds leave no current distance for points they skipped); ties go to the
+// lower point index.
 template <typename scalar_t>
-bool relocate_empty(const at::Tensor& x, const scalar_t* w, const std::vector<double>& d2,
-                    const double* cluster_w, at::Tensor& c) {
+bool relocate_empty(const Lloyd<scalar_t>& state, const at::Tensor& x, const scalar_t* w, const at::Tensor& c_before,
+                    const int64_t* labels, const double* cluster_w, at::Tensor& c) {
   const int64_t n = x.size(0), k = c.size(0);
   std::vector<int64_t> empty;
   for (int64_t j = 0; j < k; ++j)
     if (!(cluster_w[j] > 0.0)) empty.push_back(j);
   if (empty.empty()) return false;
+  std::vector<scalar_t> d2(n);
+  state.exact_sq_dists(c_before, labels, d2.data());
   std::vector<std::pair<double, int64_t>> cost;
   for (int64_t i = 0; i < n; ++i) {
-    const double v = static_cast<double>(w[i]) * d2[i];
+    const double v = static_cast<double>(w[i]) * static_cast<double>(d2[i]);
     if (w[i] > 0 && v > 0.0) cost.push_back({-v, i});
   }
   const size_t take = std::min(empty.size(), cost.size());
@@ -375,7 +374,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> run_lloyd(const at::T
     at::Tensor next = at::empty_like(c);
     cpu::weighted_means<scalar_t>(x, w, pl, c, next, cluster_w.data_ptr<double>(), touched.data());
     means_current = true;
-    if (relocate_empty<scalar_t>(x, w.data_ptr<scalar_t>(), state.sq_dists(), cluster_w.data_ptr<double>(), next))
+    if (relocate_empty<scalar_t>(state, x, w.data_ptr<scalar_t>(), c, pl, cluster_w.data_ptr<double>(), next))
       means_current = false;
     double total_shift = 0.0;
     const scalar_t* p_next = next.data_ptr<scalar_t>();

@@ -2,14 +2,16 @@
 
 // Weighted means per cluster, shared by the centroid_update op and the
 // Lloyd loop. Threads own disjoint ranges of clusters and each scans every
-// label, so a cluster's sums are always formed in point order by one thread:
-// the result does not depend on the thread count.
+// label, so a cluster's sums are formed in the order of summation_order.h
+// by one thread: the result does not depend on the thread count.
 
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 
 #include <algorithm>
 #include <vector>
+
+#include "../summation_order.h"
 
 namespace clue_ext {
 namespace cpu {
@@ -30,18 +32,33 @@ void weighted_means(const at::Tensor& x, const at::Tensor& w, const int64_t* lab
   scalar_t* pn = new_c.data_ptr<scalar_t>();
 
   at::parallel_for(0, k, 1, [&](int64_t k0, int64_t k1) {
-    std::vector<double> sums((k1 - k0) * d, 0.0);
-    std::vector<double> mass(k1 - k0, 0.0);
+    const int64_t span = k1 - k0;
+    // Per cluster: the total over finished runs, and the run being summed.
+    std::vector<double> sums(span * d, 0.0), run(span * d, 0.0);
+    std::vector<double> mass(span, 0.0), run_mass(span, 0.0);
+    std::vector<int64_t> run_members(span, 0);
+    const auto close_run = [&](int64_t local) {
+      double* total = sums.data() + local * d;
+      double* current = run.data() + local * d;
+      for (int64_t j = 0; j < d; ++j) total[j] += current[j];
+      std::fill_n(current, d, 0.0);
+      mass[local] += run_mass[local];
+      run_mass[local] = 0.0;
+      run_members[local] = 0;
+    };
     for (int64_t i = 0; i < n; ++i) {
       const int64_t l = labels[i];
       if (l < k0 || l >= k1 || (only != nullptr && !only[l])) continue;
+      const int64_t local = l - k0;
+      if (run_members[local] == kMeansRun) close_run(local);
+      ++run_members[local];
       const double wi = static_cast<double>(pw[i]);
       if (wi == 0.0) continue;
-      double* s = sums.data() + (l - k0) * d;
+      double* s = run.data() + local * d;
       const scalar_t* row = px + i * d;
 #pragma omp simd
       for (int64_t j = 0; j < d; ++j) s[j] += wi * static_cast<double>(row[j]);
-      mass[l - k0] += wi;
+      run_mass[local] += wi;
     }
     for (int64_t c = k0; c < k1; ++c) {
       scalar_t* out = pn + c * d;
@@ -49,6 +66,7 @@ void weighted_means(const at::Tensor& x, const at::Tensor& w, const int64_t* lab
         std::copy_n(po + c * d, d, out);
         continue;
       }
+      if (run_members[c - k0] > 0) close_run(c - k0);
       const double m = mass[c - k0];
       cluster_w[c] = m;
       if (m > 0.0) {

@@ -23,8 +23,8 @@ template <typename scalar_t>
 __global__ void assign_kernel(Span<const scalar_t> x, Span<const scalar_t> c, Span<const scalar_t> tile,
                               Span<const double> c_norms, int64_t row0, int64_t rows, int64_t k,
                               int64_t d, Span<int64_t> labels, Span<scalar_t> sq_dists) {
-  const int64_t r = static_cast<int64_t>(blockIdx.x) * kWarpsPerBlock + threadIdx.x / cuda::kWarp;
-  const int lane = threadIdx.x % cuda::kWarp;
+  const int64_t r = static_cast<int64_t>(blockIdx.x) * kWarpsPerBlock + cuda::warp_id();
+  const int lane = cuda::lane_id();
   if (r >= rows) return;  // uniform over the warp
   const int64_t i = row0 + r;
 
@@ -61,6 +61,7 @@ __global__ void assign_kernel(Span<const scalar_t> x, Span<const scalar_t> c, Sp
 std::tuple<at::Tensor, at::Tensor> assign_cuda(const at::Tensor& x_in, const at::Tensor& c_in) {
   check_assign_args(x_in, c_in);
   const at::cuda::CUDAGuard guard(x_in.device());
+  const at::NoTF32Guard full_float32;  // the distance GEMMs ignore torch's TF32 setting
   const at::Tensor x = x_in.contiguous();
   const at::Tensor c = c_in.contiguous();
   const int64_t n = x.size(0), d = x.size(1), k = c.size(0);

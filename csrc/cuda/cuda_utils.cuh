@@ -26,6 +26,15 @@ constexpr unsigned kFullMask = 0xffffffffu;
 // Index that sorts after every real point in the (distance, index) order.
 constexpr int64_t kNoIndex = std::numeric_limits<int64_t>::max();
 
+// --- thread coordinates --------------------------------------------------------
+
+// threadIdx as int: below 1024, and signed so that index arithmetic with it
+// never wraps around.
+__device__ __forceinline__ int thread_x() { return static_cast<int>(threadIdx.x); }
+__device__ __forceinline__ int thread_y() { return static_cast<int>(threadIdx.y); }
+__device__ __forceinline__ int lane_id() { return thread_x() % kWarp; }
+__device__ __forceinline__ int warp_id() { return thread_x() / kWarp; }
+
 // --- host side ---------------------------------------------------------------
 
 __host__ __device__ inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
@@ -124,7 +133,7 @@ template <int kThreads>
 __device__ __forceinline__ double block_sum(double v, double* scratch) {
   static_assert(kThreads % kWarp == 0 && kThreads <= 1024, "block size");
   constexpr int kWarps = kThreads / kWarp;
-  const int lane = threadIdx.x % kWarp, warp = threadIdx.x / kWarp;
+  const int lane = lane_id(), warp = warp_id();
   v = warp_sum(v);
   __syncthreads();  // the previous call is done reading scratch
   if (lane == 0) scratch[warp] = v;
@@ -138,7 +147,7 @@ __device__ __forceinline__ double block_sum(double v, double* scratch) {
 // stores the exclusive one (0 in lane 0).
 template <typename T>
 __device__ __forceinline__ T warp_scan(T v, T& exclusive) {
-  const int lane = threadIdx.x % kWarp;
+  const int lane = lane_id();
 #pragma unroll
   for (int offset = 1; offset < kWarp; offset <<= 1) {
     const T other = __shfl_up_sync(kFullMask, v, offset);
@@ -157,7 +166,7 @@ template <int kThreads, typename T>
 __device__ __forceinline__ T block_exclusive_scan(T v, T* scratch, T& total) {
   static_assert(kThreads % kWarp == 0 && kThreads <= 1024, "block size");
   constexpr int kWarps = kThreads / kWarp;
-  const int lane = threadIdx.x % kWarp, warp = threadIdx.x / kWarp;
+  const int lane = lane_id(), warp = warp_id();
   T exclusive;
   const T inclusive = warp_scan(v, exclusive);
   __syncthreads();  // the previous call is done reading scratch
@@ -181,8 +190,8 @@ constexpr int kNormWarps = 8;
 // out[i] = sum_d x[i, d]^2 in double, one warp per row.
 template <typename scalar_t>
 __global__ void row_sq_norms_kernel(Span<const scalar_t> x, int64_t n, int64_t d, Span<double> out) {
-  const int64_t row = static_cast<int64_t>(blockIdx.x) * kNormWarps + threadIdx.x / kWarp;
-  const int lane = threadIdx.x % kWarp;
+  const int64_t row = static_cast<int64_t>(blockIdx.x) * kNormWarps + warp_id();
+  const int lane = lane_id();
   if (row >= n) return;  // uniform over the warp
   double s = 0.0;
   for (int64_t col = lane; col < d; col += kWarp) {

@@ -275,6 +275,7 @@ at::Tensor kmeanspp_seed_cuda(const at::Tensor& x_in, const at::Tensor& w_in, in
                               int64_t n_local_trials, const std::optional<at::Tensor>& factor_in) {
   check_seed_args(x_in, w_in, k, u_in, n_local_trials, factor_in);
   const at::cuda::CUDAGuard guard(x_in.device());
+  const at::NoTF32Guard full_float32;  // the distance GEMMs ignore torch's TF32 setting
   const at::Tensor x = x_in.contiguous();
   const at::Tensor w = w_in.contiguous();
   const at::Tensor u = u_in.contiguous();

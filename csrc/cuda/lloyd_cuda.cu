@@ -17,11 +17,14 @@
 namespace clue_ext {
 namespace {
 
+// A cluster is empty when its weight is not positive (the CPU's rule).
+at::Tensor is_empty(const at::Tensor& cluster_w) { return at::logical_not(cluster_w > 0); }
+
 // Each cluster of zero weight moves onto a point of positive weight with the
 // largest w * d^2, in cluster order; ties go to the lower point index.
 at::Tensor relocate_empty(const at::Tensor& x, const at::Tensor& w, const at::Tensor& sq_dists,
                           const at::Tensor& c, const at::Tensor& cluster_w) {
-  const at::Tensor empty = (cluster_w <= 0).nonzero().flatten();
+  const at::Tensor empty = is_empty(cluster_w).nonzero().flatten();
   at::Tensor cost = w.to(at::kDouble) * sq_dists.to(at::kDouble);
   cost = at::where(w > 0, cost, at::full_like(cost, -1.0));
   const int64_t take = std::min<int64_t>(empty.size(0), (cost > 0).sum().item<int64_t>());
@@ -37,20 +40,21 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> lloyd_cuda(const at::
                                                                       double tol) {
   check_lloyd_args(x_in, w_in, c_in, max_iter, tol);
   const at::cuda::CUDAGuard guard(x_in.device());
+  const at::NoTF32Guard full_float32;  // the distance GEMMs ignore torch's TF32 setting
   const at::Tensor x = x_in.contiguous();
   const at::Tensor w = w_in.contiguous();
-  at::Tensor c = c_in.contiguous();
+  at::Tensor c = c_in.contiguous().clone();  // never returned as an alias of the input (max_iter == 0)
   at::Tensor labels, sq_dists, previous;
   bool settled = false;  // labels unchanged: the centroids are their means
   int64_t iter = 0;
   while (iter < max_iter) {
     ++iter;
     std::tie(labels, sq_dists) = clue_ext::assign(x, c);
-    auto [next, cluster_w, bad] = cuda::weighted_means(x, w, labels, c);
+    auto [next, cluster_w] = cuda::weighted_means(x, w, labels, c);
     const at::Tensor shift = (next.to(at::kDouble) - c.to(at::kDouble)).pow(2).sum();
     const at::Tensor unchanged =
         previous.defined() ? (labels == previous).all() : at::zeros({}, labels.options().dtype(at::kBool));
-    const at::Tensor flags = at::stack({unchanged, shift <= tol, (cluster_w <= 0).any()}).cpu();
+    const at::Tensor flags = at::stack({unchanged, shift <= tol, is_empty(cluster_w).any()}).cpu();
     const bool* f = flags.const_data_ptr<bool>();
     if (f[2]) {
       c = relocate_empty(x, w, sq_dists, next, cluster_w);

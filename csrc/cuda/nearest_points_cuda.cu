@@ -86,7 +86,7 @@ __global__ void shortlist_tile_kernel(Span<const scalar_t> tile, int64_t rows, i
                                       Span<int64_t> part_i) {
   __shared__ double shared_d[kRowLanes][kShortList][kColumns];
   __shared__ int64_t shared_i[kRowLanes][kShortList][kColumns];
-  const int tx = threadIdx.x, ty = threadIdx.y;
+  const int tx = cuda::thread_x(), ty = cuda::thread_y();
   const int64_t j = static_cast<int64_t>(blockIdx.x) * kColumns + tx;
   const int64_t r_begin = static_cast<int64_t>(blockIdx.y) * kSliceRows;
   const int64_t r_end = std::min(rows, r_begin + kSliceRows);
@@ -137,7 +137,7 @@ __global__ void shortlist_merge_kernel(Span<const double> part_d, Span<const int
 // when every centroid was served).
 __global__ void resolve_kernel(Span<const int64_t> list_i, int cap, int64_t k, int64_t start,
                                Span<uint8_t> taken, Span<int64_t> picks, Span<int64_t> stop) {
-  const int lane = threadIdx.x;
+  const int lane = cuda::thread_x();
   volatile uint8_t* taken_v = taken.ptr;  // other lanes' writes, seen after __syncwarp
   for (int64_t j = start; j < k; ++j) {
     int64_t i = cuda::kNoIndex;
@@ -154,7 +154,7 @@ __global__ void resolve_kernel(Span<const int64_t> list_i, int cap, int64_t k, i
       if (lane == 0) stop[0] = j;
       return;
     }
-    if (lane == __ffs(ballot) - 1) {
+    if (lane == __ffs(static_cast<int>(ballot)) - 1) {
       picks[j] = i;
       taken_v[i] = 1;
     }
@@ -265,6 +265,7 @@ at::Tensor nearest_points_cuda(const at::Tensor& x_in, const at::Tensor& c_in,
                                const std::optional<at::Tensor>& exclude_in) {
   check_nearest_args(x_in, c_in, exclude_in);
   const at::cuda::CUDAGuard guard(x_in.device());
+  const at::NoTF32Guard full_float32;  // the distance GEMMs ignore torch's TF32 setting
   const at::Tensor x = x_in.contiguous();
   const at::Tensor c = c_in.contiguous();
   const int64_t n = x.size(0), k = c.size(0);

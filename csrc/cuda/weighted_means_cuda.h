@@ -11,11 +11,10 @@
 namespace clue_ext {
 namespace cuda {
 
-// (new centroids, cluster weights float64, bad) for contiguous inputs on one
-// device; bad (3,) int64 = (found, label, point) of the first out-of-range
-// label, left on the device. Enqueued on the current stream; no sync.
-std::tuple<at::Tensor, at::Tensor, at::Tensor> weighted_means(const at::Tensor& x, const at::Tensor& w,
-                                                              const at::Tensor& labels, const at::Tensor& c);
+// (new centroids, cluster weights float64) for contiguous inputs on one
+// device, labels in [0, K). Enqueued on the current stream; no sync.
+std::tuple<at::Tensor, at::Tensor> weighted_means(const at::Tensor& x, const at::Tensor& w, const at::Tensor& labels,
+                                                  const at::Tensor& c);
 
 } // namespace cuda
 } // namespace clue_ext
