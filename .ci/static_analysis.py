@@ -9,6 +9,7 @@ or CUDA_HOME) and the CUDA library headers of torch's nvidia packages. Needs
 no GPU. Exit status 0 when clang-tidy reports nothing, 1 otherwise.
 """
 
+import atexit
 import concurrent.futures
 import glob
 import os
@@ -18,11 +19,16 @@ import site
 import subprocess
 import sys
 import sysconfig
+import tempfile
 from pathlib import Path
 
 import torch
 
 ROOT = Path(__file__).resolve().parent.parent
+# omp.h alone, from the compiler that builds the extension: clang-tidy's wheel
+# ships none, and gcc's other headers (its intrinsics) do not parse in clang.
+OMP_INCLUDE = tempfile.mkdtemp(prefix="clue-omp-")
+atexit.register(shutil.rmtree, OMP_INCLUDE, True)
 
 
 def cuda_home():
@@ -41,9 +47,7 @@ def compiler_args(file: Path, cuda):
     common = ["-std=c++20", f"-I{torch_include}", f"-I{torch_include / 'torch/csrc/api/include'}",
               f"-I{sysconfig.get_paths()['include']}", f"-I{ROOT / 'csrc'}"]
     if file.suffix != ".cu":
-        # omp.h of the compiler that builds the extension (clang-tidy's wheel has none).
-        gcc_include = subprocess.run(["gcc", "-print-file-name=include"], capture_output=True, text=True).stdout
-        return ["-x", "c++", "-fopenmp", f"-isystem{gcc_include.strip()}"] + common
+        return ["-x", "c++", "-fopenmp", f"-isystem{OMP_INCLUDE}"] + common
     if cuda is None:
         raise SystemExit(f"static analysis: no CUDA toolkit found for {file} (put nvcc on PATH or set CUDA_HOME)")
     library_headers = sorted(d for base in site.getsitepackages()
@@ -64,7 +68,16 @@ def tidy(file: Path, cuda):
     return ours, done.returncode
 
 
+def link_omp_header():
+    gcc_include = subprocess.run(["gcc", "-print-file-name=include"], capture_output=True, text=True).stdout.strip()
+    gcc_omp = os.path.join(gcc_include, "omp.h")
+    if not os.path.isfile(gcc_omp):
+        raise SystemExit("static analysis: gcc's omp.h not found (the extension is built with -fopenmp)")
+    os.symlink(gcc_omp, os.path.join(OMP_INCLUDE, "omp.h"))
+
+
 def main(argv):
+    link_omp_header()
     files = [Path(f).resolve() for f in argv] or sorted(
         p for p in (ROOT / "csrc").rglob("*") if p.suffix in (".cpp", ".cu"))
     cuda = cuda_home()

@@ -337,7 +337,7 @@ bool relocate_empty(const Lloyd<scalar_t>& state, const at::Tensor& x, const sca
     if (w[i] > 0 && v > 0.0) cost.push_back({-v, i});
   }
   const size_t take = std::min(empty.size(), cost.size());
-  std::partial_sort(cost.begin(), cost.begin() + take, cost.end());
+  std::partial_sort(cost.begin(), cost.begin() + static_cast<std::ptrdiff_t>(take), cost.end());
   for (size_t e = 0; e < take; ++e) c[empty[e]].copy_(x[cost[e].second]);
   return true;
 }
