@@ -21,7 +21,7 @@ namespace {
 
 using cuda::Span;
 
-constexpr int kThreads = 128;
+constexpr int kThreads = 128;  // a power of two (column_groups divides it)
 
 // starts[c] = first position p of the sorted labels with sorted[p] >= c, for
 // c in [0, k]; cluster c owns positions [starts[c], starts[c + 1]). Labels
@@ -41,12 +41,13 @@ __global__ void segment_bounds_kernel(Span<const int64_t> sorted, int64_t n, int
 // A block holds kThreads / group threads per column group of `group`
 // columns: small D packs several runs (or clusters) into one block.
 struct ColumnGroups {
-  int group;      // columns per group: a multiple of 32, at most kThreads
+  int group;      // columns per group: 32, 64 or kThreads, so that it divides kThreads
   int64_t count;  // groups covering the D columns
 };
 
 ColumnGroups column_groups(int64_t d) {
-  const int group = static_cast<int>(std::min<int64_t>(kThreads, cuda::ceil_div(d, cuda::kWarp) * cuda::kWarp));
+  int group = cuda::kWarp;
+  while (group < d && group < kThreads) group *= 2;
   return {group, cuda::ceil_div(d, group)};
 }
 
