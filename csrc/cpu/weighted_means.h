@@ -33,12 +33,17 @@ void weighted_means(const at::Tensor& x, const at::Tensor& w, const int64_t* lab
 
   at::parallel_for(0, k, 1, [&](int64_t k0, int64_t k1) {
     const int64_t span = k1 - k0;
-    // Per cluster: the total over finished runs, and the run being summed.
-    std::vector<double> sums(span * d, 0.0), run(span * d, 0.0);
-    std::vector<double> mass(span, 0.0), run_mass(span, 0.0);
+    // Per cluster: the run being summed, and the total over its finished
+    // runs. A total is allocated when the cluster's first run fills: with
+    // many small clusters (N = 10k, K = 1000) few ever do, and a second
+    // K x D buffer of doubles would cost a fifth of the features. A cluster
+    // of one run needs no total: 0 + run is the run, bit for bit.
+    std::vector<double> run(span * d, 0.0), run_mass(span, 0.0), mass(span, 0.0);
     std::vector<int64_t> run_members(span, 0);
+    std::vector<std::vector<double>> finished(span);
     const auto close_run = [&](int64_t local) {
-      double* total = sums.data() + local * d;
+      std::vector<double>& total = finished[local];
+      if (total.empty()) total.assign(d, 0.0);
       double* current = run.data() + local * d;
       for (int64_t j = 0; j < d; ++j) total[j] += current[j];
       std::fill_n(current, d, 0.0);
@@ -61,16 +66,18 @@ void weighted_means(const at::Tensor& x, const at::Tensor& w, const int64_t* lab
       run_mass[local] += wi;
     }
     for (int64_t c = k0; c < k1; ++c) {
+      const int64_t local = c - k0;
       scalar_t* out = pn + c * d;
       if (only != nullptr && !only[c]) {
         std::copy_n(po + c * d, d, out);
         continue;
       }
-      if (run_members[c - k0] > 0) close_run(c - k0);
-      const double m = mass[c - k0];
+      const bool several_runs = !finished[local].empty();
+      if (several_runs && run_members[local] > 0) close_run(local);
+      const double* s = several_runs ? finished[local].data() : run.data() + local * d;
+      const double m = several_runs ? mass[local] : run_mass[local];
       cluster_w[c] = m;
       if (m > 0.0) {
-        const double* s = sums.data() + (c - k0) * d;
         for (int64_t j = 0; j < d; ++j) out[j] = static_cast<scalar_t>(s[j] / m);
       } else {
         for (int64_t j = 0; j < d; ++j) out[j] = po[c * d + j];
