@@ -78,13 +78,13 @@ def run_round(name, domains, *, epochs=3, model=None, method=None, **hparams):
 
 
 def test_registry_lists_every_method():
-    assert available_da_methods() == ["dann", "ent", "ft", "mmd", "mme"]
+    assert available_da_methods() == ["dann", "ent", "ft", "mmd", "mme", "vada"]
     assert get_da_method("MME").name == "mme"
 
 
 def test_unknown_method_names_the_valid_ones():
     with pytest.raises(ValueError, match="dann.*ft.*mme"):
-        get_da_method("vada")
+        get_da_method("dirt-t")
 
 
 @pytest.mark.parametrize(
@@ -150,18 +150,18 @@ def test_gradient_reversal_is_identity_forward_and_negates_gradient():
 # ------------------------------------------------------------------------ learning
 
 
-@pytest.mark.parametrize("name", ["ft", "mme", "dann", "ent", "mmd"])
+@pytest.mark.parametrize("name", ["ft", "mme", "dann", "vada", "ent", "mmd"])
 def test_train_round_lowers_the_training_loss(domains, name):
     initial = weights_of(fresh_model())
-    # ft's epoch is one pass over the 12 labels: a single step, so give it more epochs.
-    epochs = 8 if name == "ft" else 3
+    # An epoch is one pass over the 12 labels: a single step, so give it many epochs.
+    epochs = 12
     model, _, history = run_round(name, domains, epochs=epochs)
     assert len(history["loss"]) == epochs
     assert history["loss"][-1] < 0.7 * history["loss"][0], history
     assert not same_weights(initial, weights_of(model))
 
 
-@pytest.mark.parametrize("name", ["mme", "dann", "ent", "mmd"])
+@pytest.mark.parametrize("name", ["mme", "dann", "vada", "ent", "mmd"])
 def test_adapt_unsupervised_lowers_the_training_loss(domains, name):
     source, _, target = domains
     method = get_da_method(name, **FAST)
@@ -186,16 +186,82 @@ def test_ft_with_source_also_trains_on_source(domains):
     assert "ce_source" not in history
 
 
-def test_an_epoch_is_one_pass_over_the_documented_dataset(domains):
+class StepCounter:
+    """Counts optimiser steps (any Adam) and records the labeled-target batch sizes."""
+
+    def __init__(self, monkeypatch, method):
+        self.optimizer_steps = 0
+        self.labeled_batches = []
+        original_step = torch.optim.Adam.step
+
+        def counting_step(optimizer, *args, **kwargs):
+            self.optimizer_steps += 1
+            return original_step(optimizer, *args, **kwargs)
+
+        monkeypatch.setattr(torch.optim.Adam, "step", counting_step)
+        original_train_step = method._train_step
+
+        def recording_train_step(model, batch, optimizer, weights):
+            if batch.target is not None:
+                self.labeled_batches.append(batch.target[1].tolist())
+            return original_train_step(model, batch, optimizer, weights)
+
+        method._train_step = recording_train_step
+
+
+# Optimiser updates per training step: MME's supervised step, then its adversarial-entropy step.
+UPDATES_PER_STEP = {"ft": 1, "mme": 2, "dann": 1, "vada": 1, "ent": 1, "mmd": 1}
+
+
+@pytest.mark.parametrize("name", available_da_methods())
+@pytest.mark.parametrize("n_labels, batch_size", [(12, 16), (40, 16), (40, 8)])
+def test_an_epoch_after_round_zero_is_one_pass_over_the_labels(monkeypatch, domains, name, n_labels, batch_size):
+    """The authors' loop ends an epoch when the labeled-target loader runs out: ceil(n / batch) steps."""
+    source, _, target = domains
+    labeled = Subset(target, range(n_labels))
+    method = get_da_method(name, **{**FAST, "batch_size": batch_size})
+    counter = StepCounter(monkeypatch, method)
+    epochs = 3
+    method.train_round(fresh_model(), source, labeled, target, epochs=epochs, device="cpu", progress=False)
+    steps_per_epoch = -(-n_labels // batch_size)
+    assert counter.optimizer_steps == epochs * steps_per_epoch * UPDATES_PER_STEP[name]
+    # Each epoch sees every label exactly once, the last batch holding the remainder.
+    sizes = [len(b) for b in counter.labeled_batches]
+    last = n_labels - (steps_per_epoch - 1) * batch_size
+    assert sizes == ([batch_size] * (steps_per_epoch - 1) + [last]) * epochs
+    labels = torch.as_tensor([target[i][1] for i in range(n_labels)])
+    for epoch in range(epochs):
+        seen = sum(counter.labeled_batches[epoch * steps_per_epoch : (epoch + 1) * steps_per_epoch], [])
+        assert Counter(seen) == Counter(labels.tolist())
+
+
+@pytest.mark.parametrize("name", ["mme", "dann", "ent"])
+def test_pool_epochs_pass_over_the_unlabeled_pool_in_full_batches(monkeypatch, domains, name):
     source, target_labeled, target = domains
-    # ft: over the 12 labels -> ceil(12 / 16) = 1 step; a spy counts steps.
-    for name, expected_steps in (("ft", 1), ("mme", 96 // 16)):
-        method = get_da_method(name, **FAST)
-        steps = []
-        original = method._train_step
-        method._train_step = lambda *args: steps.append(1) or original(*args)
-        method.train_round(fresh_model(), source, target_labeled, target, epochs=2, device="cpu", progress=False)
-        assert len(steps) == 2 * expected_steps, name
+    method = get_da_method(name, **{**FAST, "epoch_length": "pool"})
+    counter = StepCounter(monkeypatch, method)
+    method.train_round(fresh_model(), source, target_labeled, target, epochs=2, device="cpu", progress=False)
+    assert counter.optimizer_steps == 2 * (96 // 16) * UPDATES_PER_STEP[name]
+    assert all(len(b) == 16 for b in counter.labeled_batches)  # the 12 labels cycled to fill each batch
+
+
+@pytest.mark.parametrize("name", ["mme", "dann", "vada", "ent", "mmd"])
+def test_a_round_zero_epoch_ends_with_the_shorter_of_source_and_pool(monkeypatch, domains, name):
+    source, _, target = domains
+    method = get_da_method(name, **FAST)
+    counter = StepCounter(monkeypatch, method)
+    short_pool = Subset(target, range(40))  # ceil(40 / 16) = 3 batches < ceil(96 / 16) = 6
+    method.adapt_unsupervised(fresh_model(), source, short_pool, epochs=2, device="cpu", progress=False)
+    assert counter.optimizer_steps == 2 * 3 * UPDATES_PER_STEP[name]
+
+
+def test_steps_per_epoch_caps_an_epoch(monkeypatch, domains):
+    source, _, target = domains
+    method = get_da_method("dann", **{**FAST, "steps_per_epoch": 2})
+    counter = StepCounter(monkeypatch, method)
+    method.train_round(fresh_model(), source, Subset(target, range(64)), target, epochs=3, device="cpu",
+                       progress=False)
+    assert counter.optimizer_steps == 3 * 2  # min(ceil(64 / 16), 2) steps per epoch
 
 
 def test_round_zero_uses_its_own_learning_rate(domains):

@@ -34,13 +34,16 @@ def imagenet_like_state(tmp_path_factory):
     return state, path
 
 
-def test_available_models_lists_both_networks():
-    assert available_models() == ["lenet", "resnet34"]
+def test_available_models_lists_the_papers_networks_then_torchvisions():
+    names = available_models()
+    assert names[:2] == ["lenet", "resnet34"]
+    assert {"resnet18", "resnet50", "efficientnet_b0", "vit_b_16"} <= set(names)
+    assert "inception_v3" not in names  # auxiliary outputs in training mode: no single embedding
 
 
 def test_unknown_model_name_names_the_valid_ones():
     with pytest.raises(ValueError, match="lenet.*resnet34"):
-        build_model("vgg16", 10)
+        build_model("not_a_model", 10)
 
 
 @pytest.mark.parametrize("in_channels", [1, 3])
@@ -53,7 +56,6 @@ def test_lenet_returns_logits_and_500d_embedding(in_channels):
     assert embedding.shape == (5, 500) == (5, model.embedding_dim)
     # forward is features followed by classifier, the contract strategies rely on.
     assert torch.allclose(model.classifier(model.features(x)), logits)
-    assert isinstance(model.classifier, nn.Linear)
 
 
 def test_lenet_architecture_matches_the_paper_variant():
@@ -62,6 +64,23 @@ def test_lenet_architecture_matches_the_paper_variant():
     assert [(c.in_channels, c.out_channels, c.kernel_size) for c in convs] == [(3, 20, (5, 5)), (20, 50, (5, 5))]
     assert any(isinstance(m, (nn.Dropout, nn.Dropout2d)) for m in model.modules())
     assert sum(isinstance(m, nn.MaxPool2d) for m in model.modules()) == 2
+
+
+def test_lenet_head_is_relu_dropout_linear_as_the_authors():
+    """fc -> ReLU -> Dropout(0.5) -> Linear; the ReLU closes features (the embedding is rectified)."""
+    model = LeNet(num_classes=10, in_channels=1)
+    fc, relu = list(model.encoder)[-2:]
+    assert isinstance(fc, nn.Linear) and (fc.in_features, fc.out_features) == (800, 500)
+    assert isinstance(relu, nn.ReLU)
+    dropout, linear = list(model.classifier)
+    assert type(dropout) is nn.Dropout and dropout.p == 0.5
+    assert isinstance(linear, nn.Linear) and (linear.in_features, linear.out_features) == (500, 10)
+    # The head's dropout is live in training: the same embedding gives different logits.
+    embedding = torch.rand(64, 500)
+    model.train()
+    assert not torch.equal(model.classifier(embedding), model.classifier(embedding))
+    model.eval()
+    assert torch.equal(model.classifier(embedding), model.classifier(embedding))
 
 
 def test_lenet_rejects_wrong_input_with_a_clear_message():

@@ -1,7 +1,7 @@
 """Learning strategies of the Active DA loop: how the model is updated between rounds.
 
 ``get_da_method(name, **hparams)`` builds one of :func:`available_da_methods`
-(``ft``, ``mme``, ``dann``, ``ent``, ``mmd``); every method offers
+(``ft``, ``mme``, ``dann``, ``vada``, ``ent``, ``mmd``); every method offers
 ``adapt_unsupervised`` (round 0), ``train_round`` (after each acquisition),
 ``domain_discriminator`` and ``state_dict`` / ``load_state_dict``.
 :func:`train_domain_discriminator` trains a discriminator for AADA when the
@@ -20,6 +20,7 @@ from .losses import entropy_from_logits, gaussian_mmd
 from .mmd import MMD
 from .mme import MME
 from .registry import available_da_methods, get_da_method
+from .vada import VADA
 
 __all__ = [
     "DANN",
@@ -32,6 +33,7 @@ __all__ = [
     "LossWeights",
     "MMD",
     "MME",
+    "VADA",
     "available_da_methods",
     "embed_dataset",
     "entropy_from_logits",

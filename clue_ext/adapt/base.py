@@ -2,16 +2,17 @@
 
 A method is built once per experiment (``get_da_method(name, **hparams)``) and
 then called for round 0 (``adapt_unsupervised``) and after every acquisition
-round (``train_round``). Each call builds a fresh Adam optimiser and StepLR
-schedule with the learning rate of that stage, as the original code does per
-round, and returns the per-epoch mean of every loss term it optimised.
+round (``train_round``). Each call builds a fresh Adam optimiser with the
+learning rate of that stage, as the original code does per round (a StepLR
+schedule only where ``step_size`` / ``uda_step_size`` asks for one), and
+returns the per-epoch mean of every loss term it optimised.
 
 Data: datasets are map-style and yield ``(image, label)``. The unlabeled
 target pool is wrapped in :class:`~.streams.ImagesOnly` before use, so its
-labels are never read. Every stream is endless and cycles (see
-:mod:`.streams`); what one *epoch* means is set per method by
-``epoch_dataset`` (``ceil(len / batch_size)`` steps over that dataset, unless
-the ``steps_per_epoch`` hyperparameter overrides it).
+labels are never read. Every stream is endless (see :mod:`.streams`); what one
+*epoch* is, is set by the ``epoch_length`` hyperparameter: by default the
+authors' rule, one pass over the shortest stream of the call (after round 0:
+the labeled target set), optionally capped by ``steps_per_epoch``.
 
 Determinism: the ``k``-th call of a method draws all its randomness (shuffling,
 dropout, lazily created modules) from seeds derived from ``(seed, k)``; the
@@ -23,10 +24,9 @@ from __future__ import annotations
 
 import abc
 import logging
-import math
 from collections import defaultdict
 from dataclasses import dataclass
-from typing import ClassVar, NamedTuple, Optional, Sequence
+from typing import Callable, ClassVar, NamedTuple, Optional, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -36,11 +36,13 @@ from tqdm.auto import tqdm
 
 from .hparams import DAHyperParams, check_epochs
 from .seeding import derive_seeds, isolated_global_rng, seeded_generator
-from .streams import ImagesOnly, endless_batches
+from .streams import ImagesOnly, batches_per_pass, endless_batches
 
 logger = logging.getLogger(__name__)
 
 History = dict[str, list[float]]
+#: Called after every epoch with the number of epochs done so far (1, 2, ...).
+EpochCallback = Callable[[int], None]
 
 
 class Batch(NamedTuple):
@@ -73,12 +75,18 @@ class DAMethod(abc.ABC):
 
     Subclasses set ``name``, implement :meth:`_train_step` and, when they use
     other data than labeled source + unlabeled target (+ optional labeled
-    target), override :meth:`_round_data`.
+    target), override :meth:`_round_data`; those whose round 0 weighs its
+    losses differently override :attr:`round0_unsup_weight` /
+    :attr:`round0_cent_weight`.
     """
 
     name: ClassVar[str] = ""
-    #: The dataset one epoch of ``train_round`` passes over.
-    epoch_dataset: ClassVar[str] = "target_unlabeled"
+    #: Round-0 weight of the unsupervised term when ``uda_unsup_weight`` is
+    #: ``None``; ``None`` here means "the round weight, ``unsup_weight``".
+    round0_unsup_weight: ClassVar[Optional[float]] = None
+    #: Round-0 conditional-entropy weight when ``uda_cent_weight`` is ``None``;
+    #: ``None`` here means ``cent_weight``.
+    round0_cent_weight: ClassVar[Optional[float]] = None
 
     def __init__(self, **hparams):
         self.hparams = DAHyperParams.from_kwargs(**hparams)
@@ -106,31 +114,37 @@ class DAMethod(abc.ABC):
     ) -> History:
         """Round 0: unsupervised adaptation from labeled source to unlabeled target.
 
-        Uses the round-0 hyperparameters ``uda_lr``, ``uda_src_weight`` and
-        ``uda_unsup_weight`` (falling back to ``lr`` / ``unsup_weight``). One
-        epoch passes over ``target_unlabeled``. Trains ``model`` in place
-        (moving it to ``device``) and returns per-epoch mean losses.
+        Uses the round-0 hyperparameters ``uda_lr`` (falling back to ``lr``),
+        ``uda_step_size`` and the loss weights of :meth:`round0_weights`.
+        Trains ``model`` in place (moving it to ``device``) and returns
+        per-epoch mean losses.
         """
         check_epochs(epochs)
         require_dataset("source_train", source_train)
         require_dataset("target_unlabeled", target_unlabeled)
         h = self.hparams
-        weights = LossWeights(
-            src=h.uda_src_weight,
-            unsup=h.unsup_weight if h.uda_unsup_weight is None else h.uda_unsup_weight,
-            cent=h.cent_weight,
-        )
         return self._fit(
             model,
             RoundData(source_train, None, target_unlabeled),
-            epoch_dataset="target_unlabeled",
             epochs=epochs,
             device=device,
             lr=h.lr if h.uda_lr is None else h.uda_lr,
-            weights=weights,
+            step_size=h.uda_step_size,
+            weights=self.round0_weights(),
             stage="adapt_unsupervised",
             progress=progress,
         )
+
+    def round0_weights(self) -> LossWeights:
+        """The loss weights of round 0: the ``uda_*`` hyperparameters, else the method's defaults."""
+        h = self.hparams
+        unsup = h.uda_unsup_weight
+        if unsup is None:
+            unsup = h.unsup_weight if self.round0_unsup_weight is None else self.round0_unsup_weight
+        cent = h.uda_cent_weight
+        if cent is None:
+            cent = h.cent_weight if self.round0_cent_weight is None else self.round0_cent_weight
+        return LossWeights(src=h.uda_src_weight, unsup=unsup, cent=cent)
 
     def train_round(
         self,
@@ -142,12 +156,16 @@ class DAMethod(abc.ABC):
         epochs: int,
         device,
         progress: bool = True,
+        after_epoch: Optional[EpochCallback] = None,
     ) -> History:
         """Semi-supervised update after a round of label acquisition.
 
-        Trains ``model`` in place (moving it to ``device``) with ``lr`` and the
-        loss weights ``src_weight`` / ``unsup_weight`` / ``cent_weight``;
-        returns per-epoch mean losses (key ``"loss"`` is always present).
+        Trains ``model`` in place (moving it to ``device``) with ``lr``, the
+        StepLR of ``step_size`` and the loss weights ``src_weight`` /
+        ``unsup_weight`` / ``cent_weight``; returns per-epoch mean losses (key
+        ``"loss"`` is always present). ``after_epoch(done)`` runs after each
+        epoch, with the model still in training mode (e.g. to keep the best
+        epoch on a validation set; it may switch modes, the loop restores them).
         """
         check_epochs(epochs)
         data = self._round_data(source_train, target_labeled, target_unlabeled)
@@ -155,13 +173,14 @@ class DAMethod(abc.ABC):
         return self._fit(
             model,
             data,
-            epoch_dataset=self.epoch_dataset,
             epochs=epochs,
             device=device,
             lr=h.lr,
+            step_size=h.step_size,
             weights=LossWeights(src=h.src_weight, unsup=h.unsup_weight, cent=h.cent_weight),
             stage="train_round",
             progress=progress,
+            after_epoch=after_epoch,
         )
 
     def state_dict(self) -> dict:
@@ -211,18 +230,47 @@ class DAMethod(abc.ABC):
 
     # ---------------------------------------------------------------- the loop
 
+    def epoch_plan(self, data: RoundData) -> tuple[int, set[str]]:
+        """``(steps per epoch, streams cut into ragged one-pass batches)`` for ``data``.
+
+        See ``DAHyperParams.epoch_length``. Under ``"shortest"`` every stream
+        the call uses bounds the epoch, as in a loop that zips loaders and
+        stops at the first exhausted one; the stream(s) with the fewest
+        batches pass once per epoch with a ragged last batch. Under ``"pool"``
+        the unlabeled pool (or, without one, the labeled target set) sets the
+        length, in full batches. ``steps_per_epoch`` caps either.
+        """
+        h = self.hparams
+        lengths = {key: len(dataset) for key, dataset in data._asdict().items() if dataset is not None}
+        if not lengths:
+            raise ValueError("a DA call needs at least one dataset to stream")
+        if h.epoch_length == "shortest":
+            passes = {key: batches_per_pass(length, h.batch_size) for key, length in lengths.items()}
+            steps = min(passes.values())
+            ragged = {key for key, count in passes.items() if count == steps}
+        else:
+            key = "target_unlabeled" if "target_unlabeled" in lengths else "target_labeled"
+            if key not in lengths:
+                key = next(iter(lengths))
+            steps = batches_per_pass(lengths[key], h.batch_size)
+            ragged = set()
+        if h.steps_per_epoch is not None:
+            steps = min(steps, h.steps_per_epoch)
+        return steps, ragged
+
     def _fit(
         self,
         model: nn.Module,
         data: RoundData,
         *,
-        epoch_dataset: str,
         epochs: int,
         device,
         lr: float,
+        step_size: Optional[int],
         weights: LossWeights,
         stage: str,
         progress: bool,
+        after_epoch: Optional[EpochCallback] = None,
     ) -> History:
         _check_model(model)
         device = torch.device(device)
@@ -239,8 +287,7 @@ class DAMethod(abc.ABC):
             "target_labeled": data.target_labeled,
             "target_unlabeled": None if data.target_unlabeled is None else ImagesOnly(data.target_unlabeled),
         }
-        epoch_length = len(getattr(data, epoch_dataset))
-        steps = h.steps_per_epoch or math.ceil(epoch_length / h.batch_size)
+        steps, ragged = self.epoch_plan(data)
         was_training = model.training
         history: History = defaultdict(list)
 
@@ -248,9 +295,7 @@ class DAMethod(abc.ABC):
             extra_modules = self._prepare(model, device)
             parameters = [p for m in (model, *extra_modules) for p in m.parameters() if p.requires_grad]
             optimizer = torch.optim.Adam(parameters, lr=lr, weight_decay=h.weight_decay)
-            scheduler = (
-                torch.optim.lr_scheduler.StepLR(optimizer, h.step_size, h.gamma) if h.step_size else None
-            )
+            scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size, h.gamma) if step_size else None
             streams = {
                 key: endless_batches(
                     dataset,
@@ -258,6 +303,7 @@ class DAMethod(abc.ABC):
                     seeded_generator(seed),
                     num_workers=h.num_workers,
                     pin_memory=device.type == "cuda",
+                    ragged=key in ragged,
                 )
                 for (key, dataset), seed in zip(datasets.items(), stream_seeds)
                 if dataset is not None
@@ -288,6 +334,10 @@ class DAMethod(abc.ABC):
                     )
                     if scheduler is not None:
                         scheduler.step()
+                    if after_epoch is not None:
+                        after_epoch(epoch + 1)
+                        for module in (model, *extra_modules):
+                            module.train()
             finally:
                 model.train(was_training)
                 for module in extra_modules:

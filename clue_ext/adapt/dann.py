@@ -13,7 +13,15 @@ keeps target predictions confident, as in the CLUE/AADA setup.
 The discriminator is created on first use (the original code referenced an
 undefined one unless a checkpoint was cached) and lives on across rounds; it is
 exposed as :attr:`DANN.domain_discriminator` (AADA's ``d(x)``) and saved by
-:meth:`DANN.state_dict`. One epoch passes over the unlabeled target set.
+:meth:`DANN.state_dict`.
+
+Round 0 weighs source / domain / entropy as 1.0 / 0.1 / 0.01, the values the
+authors hard-coded there, unless ``uda_src_weight`` / ``uda_unsup_weight`` /
+``uda_cent_weight`` say otherwise.
+
+Differences from the authors' DANN that remain: the discriminator reads the
+embedding (theirs read the logits), and source and target share one forward
+pass (one set of BatchNorm statistics; LeNet has none).
 """
 
 from __future__ import annotations
@@ -32,6 +40,8 @@ class DANN(DAMethod):
     """Domain-adversarial adaptation; owns a :class:`DomainDiscriminator`."""
 
     name = "dann"
+    round0_unsup_weight = 0.1
+    round0_cent_weight = 0.01
 
     def __init__(self, **hparams):
         super().__init__(**hparams)

@@ -2,7 +2,6 @@
 
 The non-adversarial counterpart of MME used in the paper's Fig. 4d:
 ``src_weight * CE(source) + CE(labeled target) + unsup_weight * H(target)``.
-One epoch passes over the unlabeled target set.
 """
 
 from __future__ import annotations

@@ -18,12 +18,13 @@ class FineTune(DAMethod):
     has no unsupervised stage, so an Active DA run with ``ft`` starts from the
     source model itself (its accuracy is the round-0 accuracy).
 
-    One epoch of ``train_round`` passes over the labeled target set; a set
-    smaller than ``batch_size`` is cycled to fill each batch.
+    One epoch of ``train_round`` is one pass over the labeled target set
+    (``ceil(n / batch_size)`` steps, the last batch ragged, as the authors'
+    loop); with ``epoch_length="pool"`` its batches are full, a set smaller
+    than ``batch_size`` cycled to fill them.
     """
 
     name = "ft"
-    epoch_dataset = "target_labeled"
 
     def adapt_unsupervised(self, model, source_train, target_unlabeled, *, epochs, device, progress=True):
         check_epochs(epochs)

@@ -10,9 +10,11 @@ Each step makes two optimiser updates:
    extractor *minimise* it (clustering target features around the prototypes).
 
 Round 0 (``adapt_unsupervised``) runs the same step without target labels,
-with ``uda_src_weight`` and ``uda_unsup_weight`` (the original code set the
-round-0 entropy weight and then ignored it). One epoch passes over the
-unlabeled target set.
+with source weight ``uda_src_weight`` (1.0) and entropy weight
+``uda_unsup_weight``. Left at ``None``, the latter is ``unsup_weight``: the
+authors' code set a round-0 weight of 0.1 and then applied ``unsup_wt`` (1.0 on
+DIGITS, 0.1 on DomainNet), so that is what the paper's round-0 numbers used.
+Set ``uda_unsup_weight=0.1`` for what their code meant to do.
 """
 
 from __future__ import annotations

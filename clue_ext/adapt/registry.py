@@ -8,9 +8,10 @@ from .ent import EntropyMinimization
 from .ft import FineTune
 from .mmd import MMD
 from .mme import MME
+from .vada import VADA
 
 _DA_METHODS: dict[str, type[DAMethod]] = {
-    cls.name: cls for cls in (FineTune, MME, DANN, EntropyMinimization, MMD)
+    cls.name: cls for cls in (FineTune, MME, DANN, VADA, EntropyMinimization, MMD)
 }
 
 

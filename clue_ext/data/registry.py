@@ -90,8 +90,9 @@ def load_shift(
         download: let torchvision download SVHN / MNIST / USPS into ``data_root``
             when missing. Nothing is ever downloaded otherwise; Office-31 and
             DomainNet cannot be downloaded automatically.
-        seed: selects the embedded benchmark's random build and split, and the
-            Office-31 pool/test split. Sets with official splits ignore it.
+        seed: selects the embedded benchmark's random build and split, the
+            Office-31 pool/test split and the DomainNet pool (90% of the
+            target train list). The digit sets ignore it.
         cache_dir: where embedded benchmarks are cached; defaults to
             ``$CLUE_EXT_CACHE`` or ``~/.cache/clue_ext``.
         verify_checksums: check SVHN / USPS files against torchvision's md5.
@@ -115,6 +116,6 @@ def load_shift(
         elif entry.family == "office31":
             shift = load_office31_shift(entry.source, entry.target, root, seed=seed)
         else:
-            shift = load_domainnet_shift(entry.source, entry.target, root)
+            shift = load_domainnet_shift(entry.source, entry.target, root, seed=seed)
     logger.info("loaded %s", shift.summary())
     return shift

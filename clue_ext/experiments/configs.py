@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from ..adapt import available_da_methods
+from ..adapt.hparams import EPOCH_LENGTHS
 from ..data import available_shifts
 from ..models import available_models
 from ..strategies import canonical_strategy_name
@@ -33,30 +34,50 @@ class ExperimentConfig:
     """One Active DA experiment: a shift, a model, the loop and every hyperparameter.
 
     Defaults are the authors' DIGITS configuration (LeNet, Adam 2e-4, batch 128,
-    weight decay 1e-5, loss weights 0.1 / 1.0 / 0.1, StepLR(20, 0.5), 30 rounds
-    of B = 10, 50 source epochs, 60 round-0 and 60 per-round epochs).
+    weight decay 1e-5, loss weights 0.1 / 1.0 / 0.1, StepLR(20, 0.5) after
+    round 0 and none in it, 30 rounds of B = 10, 50 source epochs with the best
+    of them on a 20% source validation split kept, 60 round-0 and 60 per-round
+    epochs, each ending with its shortest loader).
 
     Attributes:
-        source, target: the shift (see ``clue_ext.data.available_shifts``).
+        source, target: the shift (see ``clue_ext.data.available_shifts``), or
+            with ``source_dir``/``target_dir`` just the names the results carry.
+            A shift handed to ``run_experiment`` may have any names.
+        source_dir, target_dir: image folders in torchvision's ImageFolder
+            layout (one subfolder per class, the class folders shared by
+            both) to use instead of a registered shift.
+        test_fraction: with folders, the share of every target class held out
+            as the test split (seeded by ``data_seed``); the rest is the pool.
         data_seed: seed of the embedded benchmarks' build and split (and of the
             Office-31 pool/test split, and of ``limit_*`` subsampling).
         limit_source, limit_pool, limit_test: use only a seeded random subset
             of that many items (``None``: all); for quick runs and tests.
-        model: ``lenet`` or ``resnet34``.
-        pretrained: ImageNet initialisation (resnet34); ``weights`` names the file.
+        model: ``lenet``, ``resnet34`` or another torchvision classification
+            model (see ``clue_ext.models.available_models``).
+        pretrained: ImageNet initialisation (not lenet); ``weights`` names the file.
         strategies, da_methods: the grid (registered names).
         rounds, budget: acquisition rounds and labels acquired per round.
         runs: independent repetitions (the paper uses 3).
         seed: seed of every random choice (model init, shuffling, sampling).
         temperature: CLUE's softmax temperature T.
         source_epochs, source_lr: supervised training of the source model.
+        source_val_fraction: share of the labeled source set held out to keep
+            the source model of the best epoch (0.2 in the authors' DIGITS
+            code); 0 keeps the last epoch and trains on all of it.
         uda_epochs, uda_lr: round-0 unsupervised adaptation (skipped by ``ft``).
+        uda_step_size: StepLR period of round 0 (``None``: constant lr, the authors').
+        uda_src_weight, uda_unsup_weight, uda_cent_weight: round-0 loss
+            weights; ``None`` takes each DA method's round-0 default (DANN
+            1.0 / 0.1 / 0.01 as the authors hard-coded; MME's entropy weight
+            ``unsup_weight``, what the authors' code applied). See ``DAHyperParams``.
         epochs, lr: the per-round update after each acquisition.
         batch_size, weight_decay, src_weight, unsup_weight, cent_weight,
-        step_size, gamma: passed to the DA methods (see ``DAHyperParams``).
-        steps_per_epoch: cap on optimisation steps per DA epoch (``None``: one
-            pass over the method's epoch dataset); source training always makes
-            full passes.
+        step_size, gamma, epoch_length: passed to the DA methods (see
+            ``DAHyperParams``; ``epoch_length="shortest"`` is the authors' epoch).
+        steps_per_epoch: cap on optimisation steps per DA epoch (``None``: no
+            cap); source training always makes full passes.
+        augment_target: train on augmented target images (the ResNet crop and
+            flip). The authors never augment target images, only source ones.
         aada_discriminator_epochs: epochs of AADA's per-round discriminator
             when the DA method is not ``dann``.
         report_labels: label counts shown in summary.md and the printed table
@@ -65,6 +86,9 @@ class ExperimentConfig:
 
     source: str = "svhn"
     target: str = "mnist"
+    source_dir: Optional[str] = None
+    target_dir: Optional[str] = None
+    test_fraction: float = 0.3
     data_seed: int = 0
     limit_source: Optional[int] = None
     limit_pool: Optional[int] = None
@@ -81,8 +105,13 @@ class ExperimentConfig:
     temperature: float = 1.0
     source_epochs: int = 50
     source_lr: float = 2e-4
+    source_val_fraction: float = 0.2
     uda_epochs: int = 60
     uda_lr: float = 2e-4
+    uda_step_size: Optional[int] = None
+    uda_src_weight: float = 1.0
+    uda_unsup_weight: Optional[float] = None
+    uda_cent_weight: Optional[float] = None
     epochs: int = 60
     lr: float = 2e-4
     batch_size: int = 128
@@ -92,7 +121,9 @@ class ExperimentConfig:
     cent_weight: float = 0.1
     step_size: Optional[int] = 20
     gamma: float = 0.5
+    epoch_length: str = "shortest"
     steps_per_epoch: Optional[int] = None
+    augment_target: bool = False
     aada_discriminator_epochs: int = 5
     report_labels: tuple[int, ...] = field(default=())
 
@@ -107,26 +138,40 @@ class ExperimentConfig:
         self._validate()
 
     def _validate(self) -> None:
-        if (self.source, self.target) not in available_shifts():
-            valid = ", ".join(f"{s}->{t}" for s, t in available_shifts())
-            raise ValueError(f"unknown shift {self.source}->{self.target} (source, target); valid: {valid}")
+        if (self.source_dir is None) != (self.target_dir is None):
+            raise ValueError("source_dir and target_dir go together: give both image folders or neither")
+        for name in ("source_dir", "target_dir"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, str) or not value.strip()):
+                raise ValueError(f"{name} must be a folder path, got {value!r}")
         if self.model not in available_models():
             raise ValueError(f"model must be one of {available_models()}, got {self.model!r}")
         for name in ("rounds", "budget", "runs", "batch_size", "aada_discriminator_epochs"):
             _check_int(name, getattr(self, name), low=1)
         for name in ("source_epochs", "uda_epochs", "epochs", "seed", "data_seed"):
             _check_int(name, getattr(self, name), low=0)
-        for name in ("limit_source", "limit_pool", "limit_test", "step_size", "steps_per_epoch"):
+        for name in ("limit_source", "limit_pool", "limit_test", "step_size", "uda_step_size", "steps_per_epoch"):
             if getattr(self, name) is not None:
                 _check_int(name, getattr(self, name), low=1)
         for name in ("temperature", "source_lr", "uda_lr", "lr", "gamma"):
             _check_float(name, getattr(self, name), positive=True)
-        for name in ("weight_decay", "src_weight", "unsup_weight", "cent_weight"):
+        for name in ("weight_decay", "src_weight", "unsup_weight", "cent_weight", "uda_src_weight"):
             _check_float(name, getattr(self, name), positive=False)
-        if not isinstance(self.pretrained, bool):
-            raise ValueError(f"pretrained must be a bool, got {self.pretrained!r}")
-        if (self.pretrained or self.weights) and self.model != "resnet34":
-            raise ValueError(f"pretrained weights exist for resnet34 only, not for model {self.model!r}")
+        for name in ("uda_unsup_weight", "uda_cent_weight"):
+            if getattr(self, name) is not None:
+                _check_float(name, getattr(self, name), positive=False)
+        for name, low, high in (("source_val_fraction", 0.0, 0.9), ("test_fraction", 0.05, 0.95)):
+            value = getattr(self, name)
+            ok = isinstance(value, (int, float)) and not isinstance(value, bool) and low <= value <= high
+            if not ok:
+                raise ValueError(f"{name} must be a number in [{low}, {high}], got {value!r}")
+        if self.epoch_length not in EPOCH_LENGTHS:
+            raise ValueError(f"epoch_length must be one of {EPOCH_LENGTHS}, got {self.epoch_length!r}")
+        for name in ("pretrained", "augment_target"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"{name} must be a bool, got {getattr(self, name)!r}")
+        if (self.pretrained or self.weights) and self.model == "lenet":
+            raise ValueError("lenet has no pretrained weights; pretrained and weights are for the torchvision models")
         bad = [v for v in self.report_labels if v < 1]
         if bad:
             raise ValueError(f"report_labels must be positive label counts, got {list(self.report_labels)}")
@@ -136,6 +181,20 @@ class ExperimentConfig:
     @property
     def shift_name(self) -> str:
         return f"{self.source}->{self.target}"
+
+    @property
+    def uses_folders(self) -> bool:
+        """True when the data are the image folders ``source_dir``/``target_dir``."""
+        return self.source_dir is not None
+
+    def check_shift_known(self) -> None:
+        """Raise ValueError unless the config can load its data itself (a registered shift or folders)."""
+        if not self.uses_folders and (self.source, self.target) not in available_shifts():
+            valid = ", ".join(f"{s}->{t}" for s, t in available_shifts())
+            raise ValueError(
+                f"unknown shift {self.source}->{self.target} (source, target); valid: {valid}. "
+                "Give source_dir/target_dir for image folders, or pass the data as run_experiment(..., shift=...)"
+            )
 
     @property
     def total_labels(self) -> int:
@@ -168,6 +227,10 @@ class ExperimentConfig:
             # The file's size stands in for its content: a different file, not a different path, matters.
             path = Path(self.weights).expanduser()
             data["weights"] = {"name": path.name, "bytes": path.stat().st_size if path.is_file() else None}
+        for key in ("source_dir", "target_dir"):
+            if data[key] is not None:
+                # The same folder reached from another working directory is the same data.
+                data[key] = str(Path(data[key]).expanduser().resolve())
         return data
 
     def identity(self) -> str:
@@ -186,6 +249,11 @@ class ExperimentConfig:
             cent_weight=self.cent_weight,
             step_size=self.step_size,
             gamma=self.gamma,
+            uda_step_size=self.uda_step_size,
+            uda_src_weight=self.uda_src_weight,
+            uda_unsup_weight=self.uda_unsup_weight,
+            uda_cent_weight=self.uda_cent_weight,
+            epoch_length=self.epoch_length,
             steps_per_epoch=self.steps_per_epoch,
             seed=seed,
         )

@@ -22,6 +22,7 @@ the grid (rounds only for units whose state was kept).
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import logging
@@ -36,15 +37,15 @@ from tqdm.auto import tqdm
 from .. import __version__
 from ..adapt import get_da_method
 from ..adapt.seeding import isolated_global_rng
-from ..data import DomainShift, load_shift
+from ..data import DomainShift, load_folder_shift, load_shift
 from ..strategies import QueryContext, get_strategy
 from . import storage
 from .configs import ExperimentConfig, RunOptions
 from .data_views import DatasetView, limit_shift
 from .reporting import sort_rows, write_reports
-from .seeds import round_seeds, run_seed, source_seed
+from .seeds import round_seeds, run_seed, source_seed, source_split_seed
 from .stages import StageCache
-from .training import build_initial_model, cpu_state, evaluate_accuracy
+from .training import build_initial_model, cpu_state, evaluate_accuracy, split_source_validation, target_training_view
 from .unit_checkpoint import UnitCheckpoint, all_records
 
 logger = logging.getLogger(__name__)
@@ -76,9 +77,11 @@ def run_experiment(config: ExperimentConfig, options: RunOptions, *, metadata: O
 
     Args:
         metadata: extra entries for ``config.json`` (e.g. the preset name).
-        shift: use this already loaded shift instead of loading ``config``'s
-            (it must be the same data: it is not part of the identity). The
-            config's ``limit_*`` subsampling still applies.
+        shift: run on this already loaded ``DomainShift`` (any, registered or
+            not) instead of loading ``config``'s data; ``config.source`` and
+            ``config.target`` then only name it. It is not part of the identity:
+            resume a folder with the same data. The config's ``limit_*``
+            subsampling and source validation split still apply.
     """
     return ExperimentRunner(config, options, metadata=metadata, shift=shift).run()
 
@@ -105,16 +108,25 @@ class ExperimentRunner:
 
     def run(self) -> ExperimentResult:
         started = time.perf_counter()
-        claim_out_dir(self.out_dir, self.config, self.metadata)
         c = self.config
+        if self.shift is None:
+            c.check_shift_known()
+        # Data problems surface here, before anything is written or trained.
         shift = self.shift if self.shift is not None else self._load_shift()
-        self.shift = limit_shift(shift, c.limit_source, c.limit_pool, c.limit_test, c.data_seed)
-        logger.info("data: %s", self.shift.summary())
+        if not isinstance(shift, DomainShift):
+            raise TypeError(f"shift must be a DomainShift, got {type(shift).__name__}")
+        shift = limit_shift(shift, c.limit_source, c.limit_pool, c.limit_test, c.data_seed)
+        source_train, source_val = split_source_validation(shift.source_train, c.source_val_fraction,
+                                                           source_split_seed(c.data_seed))
+        self.shift = dataclasses.replace(shift, source_train=source_train)
+        logger.info("data: %s%s", self.shift.summary(),
+                    f" source_val={len(source_val)}" if source_val is not None else "")
         self._check_budget()
+        claim_out_dir(self.out_dir, self.config, self.metadata)
         for record in all_records(self.checkpoint_dir):
             self._add_rows(record["rows"])
         stages = StageCache(self.config, self.shift, self.options.resolved_cache_dir, device=self.device,
-                            progress=self.options.progress)
+                            progress=self.options.progress, source_val=source_val)
         for da_method in self.config.da_methods:
             for run in range(self.config.runs):
                 # Computed (or read from the cache) only if some unit still needs it.
@@ -129,6 +141,10 @@ class ExperimentRunner:
 
     def _load_shift(self) -> DomainShift:
         c = self.config
+        if c.uses_folders:
+            return load_folder_shift(c.source_dir, c.target_dir, model=c.model, test_fraction=c.test_fraction,
+                                     seed=c.data_seed, source_name=c.source, target_name=c.target,
+                                     progress=self.options.progress)
         return load_shift(c.source, c.target, data_root=self.options.data_root, download=self.options.download,
                           seed=c.data_seed)
 
@@ -207,7 +223,7 @@ class ExperimentRunner:
             record["labeled"] = labeled
 
             train_started = time.perf_counter()
-            pool_train = pool.with_mode("train")
+            pool_train = target_training_view(pool, c)
             mask = torch.zeros(len(pool), dtype=torch.bool)
             mask[labeled] = True
             method.train_round(

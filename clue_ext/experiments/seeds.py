@@ -14,6 +14,7 @@ from ..adapt.seeding import derive_seeds
 _SOURCE_TAG = 1
 _RUN_TAG = 2
 _ROUND_TAG = 3
+_SOURCE_SPLIT_TAG = 4
 
 
 def tag(name: str) -> int:
@@ -24,6 +25,11 @@ def tag(name: str) -> int:
 def source_seed(seed: int) -> int:
     """Seed of the source model's initialisation and training."""
     return derive_seeds(seed, _SOURCE_TAG, count=1)[0]
+
+
+def source_split_seed(data_seed: int) -> int:
+    """Seed of the source train / validation split (data, so it follows ``data_seed``)."""
+    return derive_seeds(data_seed, _SOURCE_SPLIT_TAG, count=1)[0]
 
 
 def run_seed(seed: int, run: int, da_method: str) -> int:

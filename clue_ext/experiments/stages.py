@@ -17,22 +17,26 @@ from pathlib import Path
 from typing import Optional
 
 from ..adapt import get_da_method
+from torch.utils.data import Dataset
+
 from ..data import DomainShift
 from . import storage
 from .configs import ExperimentConfig, stable_hash
 from .seeds import run_seed, source_seed
-from .training import build_initial_model, cpu_state, evaluate_accuracy, train_source_model
+from .training import build_initial_model, cpu_state, evaluate_accuracy, target_training_view, train_source_model
 
 logger = logging.getLogger(__name__)
 
 # Bump when what a stage computes changes, so old cache files miss.
-STAGE_VERSION = 1
+# 2: source model kept at its best validation epoch; authors' epochs and round-0 weights.
+STAGE_VERSION = 2
 
 
 def source_key(config: ExperimentConfig) -> str:
     fields = config.identity_fields()
-    keep = ("source", "target", "data_seed", "limit_source", "model", "pretrained", "weights",
-            "source_epochs", "source_lr", "weight_decay", "batch_size", "seed")
+    keep = ("source", "target", "source_dir", "target_dir", "test_fraction", "data_seed", "limit_source", "model",
+            "pretrained", "weights", "source_epochs", "source_lr", "source_val_fraction", "weight_decay",
+            "batch_size", "seed")
     return stable_hash({"stage": "source", "version": STAGE_VERSION, **{k: fields[k] for k in keep}})
 
 
@@ -47,22 +51,25 @@ def round0_key(config: ExperimentConfig, da_method: str, run: int) -> str:
         "uda_epochs": config.uda_epochs,
         "hparams": config.da_hparams(run_seed(config.seed, run, da_method)),
         "pool": [fields["limit_pool"], fields["limit_test"]],
+        "augment_target": config.augment_target,
     })
 
 
 class StageCache:
     """Builds or loads the source model and the round-0 models of an experiment."""
 
-    def __init__(self, config: ExperimentConfig, shift: DomainShift, cache_dir: Path, *, device, progress: bool):
+    def __init__(self, config: ExperimentConfig, shift: DomainShift, cache_dir: Path, *, device, progress: bool,
+                 source_val: Optional[Dataset] = None):
         self.config = config
         self.shift = shift
+        self.source_val = source_val
         self.cache_dir = Path(cache_dir)
         self.device = device
         self.progress = progress
         self._source: Optional[dict] = None  # read once per process, whatever the number of round-0 stages
 
     def source_model(self) -> dict:
-        """``{"model": state, "target_accuracy": float, "seconds": float}``."""
+        """``{"model": state, "target_accuracy", "seconds", "best_epoch", "val_accuracy"}``."""
         if self._source is None:
             self._source = self._load_or_train_source()
         return self._source
@@ -76,12 +83,14 @@ class StageCache:
         seed = source_seed(self.config.seed)
         model = build_initial_model(self.config, self.shift, seed, self.device)
         started = time.perf_counter()
-        train_source_model(model, self.config, self.shift.source_train, seed=seed, device=self.device,
-                           progress=self.progress)
+        training = train_source_model(model, self.config, self.shift.source_train, seed=seed, device=self.device,
+                                      progress=self.progress, source_val=self.source_val)
         result = {
             "model": cpu_state(model),
             "target_accuracy": evaluate_accuracy(model, self.shift.target_test, self.device),
             "seconds": time.perf_counter() - started,
+            "best_epoch": training.best_epoch,
+            "val_accuracy": training.val_accuracy,
         }
         storage.save_torch(path, result)
         logger.info("source model: trained in %.1f s, %s accuracy %.2f%% before adaptation",
@@ -102,7 +111,7 @@ class StageCache:
         method = get_da_method(da_method, **self.config.da_hparams(run_seed(self.config.seed, run, da_method)))
         started = time.perf_counter()
         method.adapt_unsupervised(
-            model, self.shift.source_train, self.shift.target_pool.with_mode("train"),
+            model, self.shift.source_train, target_training_view(self.shift.target_pool, self.config),
             epochs=self.config.uda_epochs, device=self.device, progress=self.progress,
         )
         result = {

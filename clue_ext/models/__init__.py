@@ -6,13 +6,16 @@ Common interface: ``features(x) -> embedding``, ``classifier(embedding) -> logit
 
 from .lenet import LeNet
 from .pretrained import PretrainedWeightsNotFoundError
-from .registry import available_models, build_model
+from .registry import available_models, build_model, is_known_model
 from .resnet import ResNet34Classifier
+from .torchvision_classifier import TorchvisionClassifier
 
 __all__ = [
     "LeNet",
     "PretrainedWeightsNotFoundError",
     "ResNet34Classifier",
+    "TorchvisionClassifier",
     "available_models",
     "build_model",
+    "is_known_model",
 ]

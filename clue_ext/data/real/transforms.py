@@ -1,4 +1,4 @@
-"""The paper's input pipelines: 28x28 grey digits for LeNet, 224 crops for ResNet-34."""
+"""The paper's input pipelines: 28x28 grey digits for LeNet, the authors' 224 x 224 pipeline for ResNet-34."""
 
 from __future__ import annotations
 
@@ -51,11 +51,25 @@ def digits_to_tensor(images: np.ndarray) -> torch.Tensor:
     return out
 
 
+def _squash_to_crop_size() -> transforms.Resize:
+    # The authors stored every DomainNet image resized to 224 x 224 (bicubic,
+    # aspect ratio not kept) before any transform ran; this is that step.
+    return transforms.Resize((CROP_SIZE, CROP_SIZE), interpolation=transforms.InterpolationMode.BICUBIC)
+
+
 def imagenet_train_transform() -> transforms.Compose:
-    """Training pipeline for ResNet-34: random-resized 224 crop, flip, ImageNet normalisation."""
+    """The authors' training pipeline for ResNet-34.
+
+    Every image squashed to 224 x 224, resized to 256, a random 224 crop and a
+    horizontal flip, ImageNet normalisation. (Their code applies it to source
+    images only: target images are never augmented, see
+    ``ExperimentConfig.augment_target``.)
+    """
     return transforms.Compose(
         [
-            transforms.RandomResizedCrop(CROP_SIZE),
+            _squash_to_crop_size(),
+            transforms.Resize(RESIZE_SIZE),
+            transforms.RandomCrop(CROP_SIZE),
             transforms.RandomHorizontalFlip(),
             transforms.ToTensor(),
             transforms.Normalize(IMAGENET_MEAN, IMAGENET_STD),
@@ -64,12 +78,22 @@ def imagenet_train_transform() -> transforms.Compose:
 
 
 def imagenet_eval_transform() -> transforms.Compose:
-    """Evaluation pipeline for ResNet-34: resize 256, centre 224 crop, ImageNet normalisation."""
+    """The authors' evaluation pipeline: the whole image squashed to 224 x 224, ImageNet normalisation."""
     return transforms.Compose(
         [
-            transforms.Resize(RESIZE_SIZE),
-            transforms.CenterCrop(CROP_SIZE),
+            _squash_to_crop_size(),
             transforms.ToTensor(),
             transforms.Normalize(IMAGENET_MEAN, IMAGENET_STD),
+        ]
+    )
+
+
+def small_image_transform(size: int = DIGIT_SIZE) -> transforms.Compose:
+    """RGB images for LeNet: squashed to ``size`` x ``size``, values mapped to [-1, 1]."""
+    return transforms.Compose(
+        [
+            transforms.Resize((size, size)),
+            transforms.ToTensor(),
+            transforms.Normalize((0.5, 0.5, 0.5), (0.5, 0.5, 0.5)),
         ]
     )
