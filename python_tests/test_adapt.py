@@ -474,3 +474,117 @@ def test_train_domain_discriminator_rejects_bad_arguments(domains):
         train_domain_discriminator(fresh_model(), source, target, epochs=1, lr=-1.0)
     with pytest.raises(ValueError, match="epochs"):
         train_domain_discriminator(fresh_model(), source, target, epochs=-1)
+
+
+# ------------------------------------------------------------- round 0 as the authors ran it
+
+
+class LearningRateLog:
+    """The learning rate of every optimiser step (Adam), in order."""
+
+    def __init__(self, monkeypatch):
+        self.rates = []
+        original_step = torch.optim.Adam.step
+
+        def logging_step(optimizer, *args, **kwargs):
+            self.rates.append(optimizer.param_groups[0]["lr"])
+            return original_step(optimizer, *args, **kwargs)
+
+        monkeypatch.setattr(torch.optim.Adam, "step", logging_step)
+
+
+def test_round_zero_keeps_its_learning_rate_constant(monkeypatch, domains):
+    source, _, target = domains
+    log = LearningRateLog(monkeypatch)
+    # step_size=1 would halve the lr every epoch of a round; round 0 has no schedule.
+    method = get_da_method("dann", **{**FAST, "step_size": 1, "gamma": 0.5, "uda_lr": 1e-3})
+    method.adapt_unsupervised(fresh_model(), source, target, epochs=3, device="cpu", progress=False)
+    assert len(log.rates) == 3 * (96 // 16)
+    assert set(log.rates) == {1e-3}
+
+
+def test_rounds_after_zero_follow_their_step_schedule(monkeypatch, domains):
+    source, labeled, target = domains
+    log = LearningRateLog(monkeypatch)
+    method = get_da_method("dann", **{**FAST, "step_size": 1, "gamma": 0.5, "lr": 1e-3})
+    method.train_round(fresh_model(), source, labeled, target, epochs=3, device="cpu", progress=False)
+    assert log.rates == [1e-3, 5e-4, 2.5e-4]  # one step per epoch (12 labels, batch 16)
+
+
+def test_a_round_zero_schedule_can_be_asked_for(monkeypatch, domains):
+    source, _, target = domains
+    log = LearningRateLog(monkeypatch)
+    method = get_da_method("ent", **{**FAST, "uda_step_size": 2, "gamma": 0.5, "uda_lr": 1e-3})
+    method.adapt_unsupervised(fresh_model(), source, target, epochs=3, device="cpu", progress=False)
+    per_epoch = 96 // 16
+    assert log.rates == [1e-3] * 2 * per_epoch + [5e-4] * per_epoch
+
+
+@pytest.mark.parametrize("name, expected", [
+    ("dann", (1.0, 0.1, 0.01)),   # the authors' hard-coded DANN round 0
+    ("vada", (1.0, 0.1, 0.01)),
+    ("mme", (1.0, 0.7, 0.2)),     # the authors' code applied unsup_wt in MME's round 0
+    ("ent", (1.0, 0.7, 0.2)),
+])
+def test_round_zero_loss_weights_default_per_method(name, expected):
+    method = get_da_method(name, unsup_weight=0.7, cent_weight=0.2, src_weight=0.1)
+    weights = method.round0_weights()
+    assert (weights.src, weights.unsup, weights.cent) == expected
+
+
+def test_round_zero_loss_weights_come_from_the_config(monkeypatch, domains):
+    source, _, target = domains
+    method = get_da_method("dann", **{**FAST, "uda_src_weight": 0.5, "uda_unsup_weight": 0.3, "uda_cent_weight": 0.0})
+    seen = []
+    original = method._train_step
+    method._train_step = lambda model, batch, optimizer, weights: seen.append(weights) or original(
+        model, batch, optimizer, weights)
+    method.adapt_unsupervised(fresh_model(), source, target, epochs=1, device="cpu", progress=False)
+    assert seen and all((w.src, w.unsup, w.cent) == (0.5, 0.3, 0.0) for w in seen)
+    # The rounds after keep their own weights.
+    seen.clear()
+    method.train_round(fresh_model(), source, Subset(target, range(12)), target, epochs=1, device="cpu",
+                       progress=False)
+    assert [(w.src, w.unsup, w.cent) for w in seen] == [(0.1, 1.0, 0.1)]
+
+
+def test_round_zero_weights_reach_the_loss(domains):
+    """With every round-0 weight zero DANN's model does not move; a domain weight alone moves it."""
+    source, _, target = domains
+    base = dict(FAST, uda_cent_weight=0.0, uda_src_weight=0.0, weight_decay=0.0)
+    silent = fresh_model()
+    get_da_method("dann", **base, uda_unsup_weight=0.0).adapt_unsupervised(
+        silent, source, target, epochs=1, device="cpu", progress=False)
+    assert same_weights(weights_of(silent), weights_of(fresh_model()))
+    active = fresh_model()
+    get_da_method("dann", **base, uda_unsup_weight=0.1).adapt_unsupervised(
+        active, source, target, epochs=1, device="cpu", progress=False)
+    assert not same_weights(weights_of(active), weights_of(fresh_model()))
+
+
+# --------------------------------------------------------------------------------- VADA
+
+
+def test_virtual_adversarial_loss_is_zero_for_a_flat_model_and_positive_for_a_sensitive_one():
+    from clue_ext.adapt.vat import virtual_adversarial_loss
+
+    torch.manual_seed(0)
+    images = torch.randn(8, 1, 28, 28)
+    flat = fresh_model()
+    with torch.no_grad():
+        for p in flat.parameters():
+            p.zero_()
+    assert float(virtual_adversarial_loss(flat.train(), images, radius=3.5, xi=1e-6).detach()) == 0.0
+    sensitive = fresh_model().train()  # dropout on: the loss must not see its noise
+    small = float(virtual_adversarial_loss(sensitive, images, radius=1e-4, xi=1e-6).detach())
+    large = float(virtual_adversarial_loss(sensitive, images, radius=3.5, xi=1e-6).detach())
+    assert abs(small) < 1e-6 < large
+    assert sensitive.training  # the dropout layers are back in training mode
+    assert all(m.training for m in sensitive.modules())
+
+
+def test_vada_trains_a_discriminator_that_aada_can_read(domains):
+    _, method, history = run_round("vada", domains, epochs=2)
+    assert isinstance(method.domain_discriminator, DomainDiscriminator)
+    assert {"vat_source", "vat_target", "domain_loss", "entropy"} <= history.keys()
+    assert all(v > 0 for v in history["vat_target"])

@@ -376,10 +376,18 @@ def test_domainnet_shift_follows_the_official_lists(tmp_path):
     }
     for part, key in parts.items():
         dataset = getattr(shift, part)
-        relative = [line.rsplit(" ", 1)[0] for line in lists[key]]
-        labels = [int(line.rsplit(" ", 1)[1]) for line in lists[key]]
-        assert dataset.paths == [str(tmp_path / "domainnet" / r) for r in relative]
-        assert dataset.targets.tolist() == labels
+        listed = [(str(tmp_path / "domainnet" / line.rsplit(" ", 1)[0]), int(line.rsplit(" ", 1)[1]))
+                  for line in lists[key]]
+        items = list(zip(dataset.paths, dataset.targets.tolist()))
+        if part == "target_pool":
+            # The authors' pool: the target train list less a random 10% (their unused validation split).
+            assert len(items) == len(listed) - int(0.1 * len(listed))
+            assert items == [item for item in listed if item in items]  # list order kept
+            again = load_shift("clipart", "sketch", data_root=tmp_path).target_pool.paths
+            other = load_shift("clipart", "sketch", data_root=tmp_path, seed=1).target_pool.paths
+            assert again == dataset.paths and other != dataset.paths
+        else:
+            assert items == listed
     image, label = shift.target_test[len(shift.target_test) - 1]
     assert image.shape == (3, 224, 224) and label == 2
     assert np.abs(mean_colour(image) - DOMAINNET_COLOURS[2]).max() < 6

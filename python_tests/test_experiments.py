@@ -196,7 +196,7 @@ def test_cli_done_when_command(shift, data_cache, model_cache, tmp_path, monkeyp
 @pytest.mark.parametrize("argv, message", [
     (["--strategies", "clue,bald"], "argument --strategies: unknown strategy 'bald'"),
     (["--strategies", "clue,clue"], "argument --strategies: lists a strategy more than once"),
-    (["--da", "mme,vada"], "argument --da: unknown DA method 'vada'"),
+    (["--da", "mme,dirt-t"], "argument --da: unknown DA method 'dirt-t'"),
     (["--rounds", "0"], "argument --rounds: must be an integer >= 1"),
     (["--budget", "ten"], "argument --budget: must be an integer"),
     (["--runs", "-1"], "argument --runs: must be an integer >= 1"),

@@ -245,9 +245,28 @@ def test_badge_equals_kmeanspp_on_materialised_gradient_embeddings():
     assert torch.allclose(residual, expected_residual)
     gradients = (expected_residual[:, :, None] * phi[:, None, :]).flatten(1)  # (N, C*D), materialised
     for seed in range(3):
-        uniforms = draw_uniforms(8, seed)
-        expected = reference.kmeanspp_seed(gradients, torch.ones(50, dtype=torch.float64), 8, uniforms, 1)
+        expected = reference.kmeanspp_seed(gradients, torch.ones(50, dtype=torch.float64), 8,
+                                           uniforms_from_largest_norm(gradients, 8, seed), 1)
         assert badge_picks(residual, factor, 8, seed).tolist() == expected.tolist()
+
+
+def uniforms_from_largest_norm(gradients, n, seed):
+    """BADGE's draws with the first centre forced to the largest gradient embedding (unit weights)."""
+    uniforms = draw_uniforms(n, seed)
+    uniforms[0] = (int(gradients.norm(dim=1).argmax()) + 0.5) / gradients.shape[0]
+    return uniforms
+
+
+def test_badge_starts_from_the_largest_gradient_embedding():
+    """Ash et al. seed K-Means++ with the point of largest gradient norm, whatever the draws."""
+    g = torch.Generator().manual_seed(1)
+    logits = torch.randn(200, 5, generator=g)
+    phi = torch.rand(200, 16, generator=g)
+    phi[137] *= 10.0  # a long embedding ...
+    logits[137] = 0.0  # ... with a uniform prediction: by far the largest |p - onehot| |phi|
+    residual, factor = gradient_embedding_factors(logits, phi)
+    firsts = {int(badge_picks(residual, factor, 5, seed)[0]) for seed in range(20)}
+    assert firsts == {137}
 
 
 def test_badge_strategy_matches_brute_force_on_its_pool_outputs(model, pool):
@@ -263,7 +282,7 @@ def test_badge_strategy_matches_brute_force_on_its_pool_outputs(model, pool):
     a = p - torch.nn.functional.one_hot(p.argmax(1), N_CLASSES).double()
     gradients = (a[:, :, None] * phi.double()[:, None, :]).flatten(1)
     expected = reference.kmeanspp_seed(gradients, torch.ones(len(unlabeled), dtype=torch.float64), 6,
-                                       draw_uniforms(6, seed), 1)
+                                       uniforms_from_largest_norm(gradients, 6, seed), 1)
     assert picks.tolist() == unlabeled[expected].tolist()
 
 

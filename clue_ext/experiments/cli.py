@@ -15,7 +15,8 @@ import torch
 
 from ..adapt import available_da_methods
 from ..data import available_shifts
-from ..models import available_models
+from ..adapt.hparams import EPOCH_LENGTHS
+from ..models import available_models, is_known_model
 from ..strategies import available_strategies, canonical_strategy_name
 from .configs import ExperimentConfig, RunOptions
 from .presets import DEFAULT_PRESET, PRESETS, Preset, get_preset
@@ -94,6 +95,34 @@ def _device(text: str) -> str:
     return str(device)
 
 
+def _model_name(text: str) -> str:
+    if not is_known_model(text):
+        raise argparse.ArgumentTypeError(
+            f"unknown model {text!r}; valid: {', '.join(available_models())}"
+        )
+    return text.lower()
+
+
+def _fraction(low: float, high: float) -> Callable[[str], float]:
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be a number, got {text!r}") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"must be in [{low}, {high}], got {text!r}")
+        return value
+
+    parse.__name__ = "fraction"
+    return parse
+
+
+def _existing_folder(text: str) -> str:
+    if not Path(text).expanduser().is_dir():
+        raise argparse.ArgumentTypeError(f"no such folder: {text!r}")
+    return text
+
+
 def _existing_file(text: str) -> str:
     if not Path(text).expanduser().is_file():
         raise argparse.ArgumentTypeError(f"no such file: {text!r}")
@@ -118,13 +147,21 @@ def build_parser() -> argparse.ArgumentParser:
     what = parser.add_argument_group("what to run (default: the preset's values)")
     what.add_argument("--preset", choices=list(PRESETS), default=DEFAULT_PRESET, help="start from this preset")
     what.add_argument("--list-presets", action="store_true", help="print the presets and exit")
-    what.add_argument("--source", help="source domain, e.g. synth, svhn, clipart")
-    what.add_argument("--target", help="target domain, e.g. mnist, sketch")
+    what.add_argument("--source", help="source domain, e.g. synth, svhn, clipart (with --source-dir: its name)")
+    what.add_argument("--target", help="target domain, e.g. mnist, sketch (with --target-dir: its name)")
+    what.add_argument("--source-dir", type=_existing_folder,
+                      help="your own source domain: a folder of class folders of images (torchvision ImageFolder)")
+    what.add_argument("--target-dir", type=_existing_folder,
+                      help="your own target domain, same class folders as --source-dir; split into pool and test")
+    what.add_argument("--test-fraction", type=_fraction(0.05, 0.95),
+                      help="with --target-dir: share of each class held out for testing (default 0.3)")
     what.add_argument("--strategies", type=_name_list(available_strategies, canonical_strategy_name, "strategy"),
                       help=f"comma-separated, or 'all': {', '.join(available_strategies())}")
     what.add_argument("--da", dest="da_methods", type=_name_list(available_da_methods, _da_name, "DA method"),
                       help=f"comma-separated learning strategies, or 'all': {', '.join(available_da_methods())}")
-    what.add_argument("--model", choices=available_models(), help="network")
+    what.add_argument("--model", type=_model_name,
+                      help="network: lenet (28x28 inputs), resnet34, or any torchvision classification model "
+                           "(resnet50, efficientnet_b0, vit_b_16, ...)")
     what.add_argument("--rounds", type=_integer(1), help="acquisition rounds")
     what.add_argument("--budget", type=_integer(1), help="target labels acquired per round")
     what.add_argument("--runs", type=_integer(1), help="independent repetitions (mean and std over them)")
@@ -136,18 +173,24 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--source-epochs", type=_integer(0), help="epochs of source training")
     train.add_argument("--uda-epochs", type=_integer(0), help="epochs of round-0 unsupervised adaptation")
     train.add_argument("--steps-per-epoch", type=_integer(1), help="cap on steps per DA epoch")
+    train.add_argument("--epoch-length", choices=EPOCH_LENGTHS,
+                       help="a DA epoch is one pass over the shortest stream (the authors': after round 0, "
+                            "the labeled target set) or over the unlabeled pool")
+    train.add_argument("--source-val-fraction", type=_fraction(0.0, 0.9),
+                       help="share of the source set held out to keep the best source epoch (0: last epoch)")
     train.add_argument("--batch-size", type=_integer(1), help="batch size of every stream")
     train.add_argument("--lr", type=_positive_float, help="learning rate of the per-round update")
     train.add_argument("--source-lr", type=_positive_float, help="learning rate of source training")
     train.add_argument("--uda-lr", type=_positive_float, help="learning rate of round 0")
     train.add_argument("--weights", type=_existing_file,
-                       help="ImageNet weights file for resnet34 (e.g. resnet34-b627a593.pth); implies pretrained")
+                       help="ImageNet weights file of the --model (e.g. resnet34-b627a593.pth); implies pretrained")
 
     where = parser.add_argument_group("where and how")
     where.add_argument("--device", type=_device, default=None, help=f"torch device (default: {default_device()})")
     where.add_argument("--data-root", help="folder of the real data sets (default: $CLUE_EXT_DATA)")
     where.add_argument("--download", action="store_true", help="let torchvision download SVHN / MNIST / USPS")
-    where.add_argument("--out", type=Path, help="output folder (default: runs/<preset>)")
+    where.add_argument("--out", type=Path,
+                       help="output folder (default: runs/<preset>, or runs/<source>-to-<target> for folders)")
     where.add_argument("--cache-dir", type=Path, help="source / round-0 model cache (default: <out>/cache)")
     where.add_argument("--keep-checkpoints", action="store_true",
                        help="keep finished units' model states, so more --rounds can extend them later")
@@ -157,9 +200,10 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-_CONFIG_FLAGS = ("source", "target", "strategies", "da_methods", "model", "rounds", "budget", "runs", "seed",
-                 "temperature", "epochs", "source_epochs", "uda_epochs", "steps_per_epoch", "batch_size", "lr",
-                 "source_lr", "uda_lr", "weights")
+_CONFIG_FLAGS = ("source", "target", "source_dir", "target_dir", "test_fraction", "strategies", "da_methods",
+                 "model", "rounds", "budget", "runs", "seed", "temperature", "epochs", "source_epochs", "uda_epochs",
+                 "steps_per_epoch", "epoch_length", "source_val_fraction", "batch_size", "lr", "source_lr", "uda_lr",
+                 "weights")
 
 
 def resolve(parser: argparse.ArgumentParser, args: argparse.Namespace) -> tuple[Preset, ExperimentConfig, RunOptions]:
@@ -172,12 +216,19 @@ def resolve(parser: argparse.ArgumentParser, args: argparse.Namespace) -> tuple[
     changes = {name: getattr(args, name) for name in _CONFIG_FLAGS if getattr(args, name) is not None}
     if args.weights is not None:
         changes["pretrained"] = True
+    if (args.source_dir is None) != (args.target_dir is None):
+        parser.error("arguments --source-dir/--target-dir: give both folders (or neither)")
+    if args.test_fraction is not None and args.target_dir is None:
+        parser.error("argument --test-fraction: only applies with --source-dir/--target-dir")
+    if args.source_dir is not None:
+        changes.setdefault("source", Path(args.source_dir).expanduser().resolve().name)
+        changes.setdefault("target", Path(args.target_dir).expanduser().resolve().name)
     source = changes.get("source", preset.config.source).lower()
     target = changes.get("target", preset.config.target).lower()
-    if (source, target) not in available_shifts():
+    if args.source_dir is None and (source, target) not in available_shifts():
         valid = ", ".join(f"{s}->{t}" for s, t in available_shifts())
         parser.error(f"argument --source/--target: unknown shift {source}->{target}; valid shifts: {valid}")
-    if (source, target) != (preset.config.source, preset.config.target):
+    if args.source_dir is not None or (source, target) != (preset.config.source, preset.config.target):
         # Subsampling limits belong to the preset's data set, not to another one.
         changes.update(limit_source=None, limit_pool=None, limit_test=None)
     try:
@@ -185,7 +236,7 @@ def resolve(parser: argparse.ArgumentParser, args: argparse.Namespace) -> tuple[
     except ValueError as error:
         parser.error(str(error))
     options = RunOptions(
-        out_dir=args.out if args.out is not None else Path("runs") / preset.name,
+        out_dir=args.out if args.out is not None else default_out_dir(preset, config),
         cache_dir=args.cache_dir,
         device=args.device or default_device(),
         data_root=args.data_root,
@@ -194,6 +245,13 @@ def resolve(parser: argparse.ArgumentParser, args: argparse.Namespace) -> tuple[
         keep_checkpoints=args.keep_checkpoints,
     )
     return preset, config, options
+
+
+def default_out_dir(preset: Preset, config: ExperimentConfig) -> Path:
+    """``runs/<preset>``, or ``runs/<source>-to-<target>`` for image folders."""
+    if config.uses_folders:
+        return Path("runs") / f"{config.source}-to-{config.target}"
+    return Path("runs") / preset.name
 
 
 def parse(argv: Optional[list[str]] = None) -> tuple[argparse.Namespace, Preset, ExperimentConfig, RunOptions]:
