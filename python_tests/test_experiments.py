@@ -207,6 +207,11 @@ def test_cli_done_when_command(shift, data_cache, model_cache, tmp_path, monkeyp
     (["--source", "svhn", "--target", "sketch"], "argument --source/--target: unknown shift svhn->sketch"),
     (["--device", "tpu"], "argument --device"),
     (["--weights", "/no/such/file.pth"], "argument --weights: no such file"),
+    (["--model", "resnet9000"], "argument --model: unknown model 'resnet9000'"),
+    (["--epoch-length", "forever"], "argument --epoch-length: invalid choice"),
+    (["--source-val-fraction", "0.95"], "argument --source-val-fraction: must be in [0.0, 0.9]"),
+    (["--source-dir", "/no/such/folder"], "argument --source-dir: no such folder"),
+    (["--test-fraction", "0.2"], "argument --test-fraction: only applies with --source-dir/--target-dir"),
 ])
 def test_cli_rejects_bad_flags_naming_them(argv, message, capsys):
     with pytest.raises(SystemExit) as exit_info:
@@ -225,6 +230,21 @@ def test_cli_flags_override_the_preset():
     assert config.temperature == 0.5 and config.budget == 10 and str(run_options.out_dir) == "x"
     _, _, default, default_options = parse([])
     assert default.shift_name == "synth->mnist" and str(default_options.out_dir).endswith("synth-mnist")
+    _, _, changed, _ = parse(["--epoch-length", "pool", "--source-val-fraction", "0", "--model", "ResNet50",
+                              "--preset", "office"])
+    assert (changed.epoch_length, changed.source_val_fraction, changed.model) == ("pool", 0.0, "resnet50")
+
+
+def test_paper_presets_follow_the_authors():
+    for name in ("digits", "office", "domainnet-rc", "domainnet-cs", "domainnet-sp", "domainnet-cq"):
+        config = get_preset(name).config
+        assert {"ft", "mme", "dann"} <= set(config.da_methods), name
+        assert {"aada", "badge", "clue", "uniform"} <= set(config.strategies), name
+        assert config.epoch_length == "shortest" and config.uda_step_size is None, name
+        assert not config.augment_target and config.source_val_fraction > 0, name
+        assert (config.uda_src_weight, config.uda_unsup_weight, config.uda_cent_weight) == (1.0, None, None), name
+    assert get_preset("digits").config.source_val_fraction == 0.2
+    assert get_preset("domainnet-cs").config.source_val_fraction == 0.1
 
 
 def test_cli_reports_missing_data_and_interruptions_without_a_traceback(tmp_path, monkeypatch, capsys):

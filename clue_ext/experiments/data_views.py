@@ -33,6 +33,9 @@ class DatasetView(Dataset):
         return torch.as_tensor(self.dataset.targets)[self.indices]
 
     def with_mode(self, mode: str) -> "DatasetView":
+        """The view over ``dataset.with_mode(mode)``; itself when the dataset has no modes."""
+        if not hasattr(self.dataset, "with_mode"):
+            return self
         return DatasetView(self.dataset.with_mode(mode), self.indices)
 
 

@@ -16,9 +16,9 @@ import time
 from pathlib import Path
 from typing import Optional
 
-from ..adapt import get_da_method
 from torch.utils.data import Dataset
 
+from ..adapt import get_da_method
 from ..data import DomainShift
 from . import storage
 from .configs import ExperimentConfig, stable_hash
