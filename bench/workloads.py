@@ -1,7 +1,14 @@
 """Synthetic embedding-like workloads and the peers the benchmarks compare with.
 
-Features are a ReLU'd mixture of Gaussians (like post-ReLU penultimate CNN
-features of a many-class data set); probabilities come from random logits.
+Features are ReLU'd like post-ReLU penultimate CNN features; probabilities
+come from random logits. Three kinds:
+
+* ``mixture``: 345 equal Gaussian components, noise 0.5 (Lloyd converges in
+  under ten iterations: the easy case);
+* ``unequal``: component sizes from a Dirichlet(0.3) and noise scales from
+  0.3 to 1.5 per component;
+* ``lowrank``: a rank-32 Gaussian factor model plus isotropic noise 0.5, no
+  clusters at all (Lloyd needs 50-60 iterations at K = 500).
 """
 
 from __future__ import annotations
@@ -21,13 +28,12 @@ class Workload:
     budget: int
     classes: int = 10
     mixture: int = 345
+    kind: str = "mixture"
 
     def make(self, seed: int = 0):
         """(features float32 (n, d), probs float32 (n, classes), entropy weights float32 (n,))."""
         rng = np.random.default_rng(seed)
-        means = rng.normal(size=(self.mixture, self.d)).astype(np.float32)
-        component = rng.integers(0, self.mixture, self.n)
-        x = means[component] + 0.5 * rng.normal(size=(self.n, self.d)).astype(np.float32)
+        x = _FEATURES[self.kind](self, rng)
         np.maximum(x, 0, out=x)
         logits = rng.normal(size=(self.n, self.classes)) * 2
         p = np.exp(logits - logits.max(1, keepdims=True))
@@ -36,9 +42,33 @@ class Workload:
         return np.ascontiguousarray(x), p.astype(np.float32), w.astype(np.float32)
 
 
+def _mixture(workload, rng):
+    means = rng.normal(size=(workload.mixture, workload.d)).astype(np.float32)
+    component = rng.integers(0, workload.mixture, workload.n)
+    return means[component] + 0.5 * rng.normal(size=(workload.n, workload.d)).astype(np.float32)
+
+
+def _unequal(workload, rng):
+    means = rng.normal(size=(workload.mixture, workload.d)).astype(np.float32)
+    component = rng.choice(workload.mixture, workload.n, p=rng.dirichlet(np.full(workload.mixture, 0.3)))
+    scale = rng.uniform(0.3, 1.5, workload.mixture).astype(np.float32)
+    noise = rng.normal(size=(workload.n, workload.d)).astype(np.float32)
+    return means[component] + scale[component, None] * noise
+
+
+def _lowrank(workload, rng, rank=32):
+    factors = rng.normal(size=(workload.n, rank)).astype(np.float32)
+    loadings = (rng.normal(size=(rank, workload.d)) / np.sqrt(rank)).astype(np.float32)
+    return factors @ loadings + 0.5 * rng.normal(size=(workload.n, workload.d)).astype(np.float32)
+
+
+_FEATURES = {"mixture": _mixture, "unequal": _unequal, "lowrank": _lowrank}
+
 TARGET = Workload("issue-target", 20_000, 256, 200)
 DIGITS = Workload("digits", 60_000, 500, 10)
 CLIPART_SKETCH = Workload("clipart-sketch", 48_000, 512, 500)
+CLIPART_SKETCH_UNEQUAL = Workload("clipart-sketch-unequal", 48_000, 512, 500, kind="unequal")
+CLIPART_SKETCH_LOWRANK = Workload("clipart-sketch-lowrank", 48_000, 512, 500, kind="lowrank")
 
 
 def weighted_inertia(x: np.ndarray, w: np.ndarray, centroids: np.ndarray) -> float:

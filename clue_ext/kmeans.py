@@ -34,6 +34,15 @@ class KMeansResult(NamedTuple):
     sq_dists: torch.Tensor
 
 
+#: Seeding methods: exact greedy K-Means++ over every point, or over a seeded
+#: uniform subsample of SUBSAMPLE_PER_CLUSTER * k points (weights kept).
+INITS = ("k-means++", "subsample")
+#: Points per centre of the "subsample" seeding. 32 matched full seeding's
+#: objective after Lloyd within 0.25% (and 8 within 0.45%) on three 48k x 512
+#: workloads with k = 500 (bench workloads mixture, unequal, lowrank).
+SUBSAMPLE_PER_CLUSTER = 32
+
+
 def default_local_trials(k: int) -> int:
     """scikit-learn's number of greedy K-Means++ candidates per centre."""
     return 2 + int(math.log(k))
@@ -59,6 +68,7 @@ def weighted_kmeans(
     max_iter: int = 300,
     tol: float = 1e-4,
     n_local_trials: Optional[int] = None,
+    init: str = "k-means++",
 ) -> KMeansResult:
     """Weighted K-Means of the rows of `x` with sample weights `weights`.
 
@@ -74,6 +84,10 @@ def weighted_kmeans(
         tol: relative tolerance on the squared centre shift (scikit-learn's).
         n_local_trials: candidates per centre in greedy K-Means++; default
             2 + floor(ln k), as scikit-learn.
+        init: ``"k-means++"``: greedy K-Means++ over every point (each of the
+            k steps streams all N rows). ``"subsample"``: the same on a uniform
+            subsample of ``32 * k`` rows drawn from `seed` (weights kept; all
+            rows when N is smaller), then Lloyd on every row.
 
     Returns:
         KMeansResult(centroids, labels, inertia, n_iter), on x's device.
@@ -83,7 +97,30 @@ def weighted_kmeans(
     x, w = _check_kmeans_input(x, weights)
     k = _inputs.as_count(k, "k", low=1, high=x.shape[0], high_reason="the number of rows of x")
     return run_kmeans(ops, x, w, k, seed=_inputs.as_seed(seed), max_iter=max_iter, tol=tol,
-                      n_local_trials=n_local_trials)
+                      n_local_trials=n_local_trials, init=check_init(init))
+
+
+def check_init(init) -> str:
+    """``init`` if it names a seeding method (see :data:`INITS`), else ValueError naming the valid ones."""
+    if init not in INITS:
+        raise ValueError(f"init must be one of {', '.join(repr(i) for i in INITS)}, got {init!r}")
+    return init
+
+
+def subsample_rows(n: int, k: int, seed: Optional[int],
+                   per_cluster: int = SUBSAMPLE_PER_CLUSTER) -> Optional[torch.Tensor]:
+    """Sorted CPU indices of the "subsample" seeding's ``per_cluster * k`` rows, or None when every row is used.
+
+    A function of (n, k, seed) alone, so processes holding shards of the
+    rows can draw the same global sample.
+    """
+    size = per_cluster * k
+    if size >= n:
+        return None
+    if seed is None:
+        seed = int(torch.randint(0, 2**62, (1,)).item())
+    generator = torch.Generator().manual_seed(int(seed) ^ 0x5EED5A3B)
+    return torch.randperm(n, generator=generator)[:size].sort().values
 
 
 def _check_kmeans_input(x, weights):
@@ -117,6 +154,7 @@ def run_kmeans(
     max_iter: int,
     tol: float,
     n_local_trials: Optional[int] = None,
+    init: str = "k-means++",
 ) -> KMeansResult:
     """Weighted K-Means on validated input, with the ops of `backend`.
 
@@ -129,9 +167,14 @@ def run_kmeans(
         n_local_trials, "n_local_trials", low=1, high=2**20, high_reason="a sane limit")
     w = uniform_if_all_zero(w)
 
+    rows = subsample_rows(x.shape[0], k, seed) if init == "subsample" else None
+    candidates, candidate_w = x, w
+    if rows is not None:
+        rows = rows.to(x.device)
+        candidates, candidate_w = x.index_select(0, rows), w.index_select(0, rows)
     uniforms = draw_uniforms(1 + (k - 1) * trials, seed).to(x.device)
-    seeds = backend.kmeanspp_seed(x, w, k, uniforms, trials)
-    return lloyd(backend, x, w, x.index_select(0, seeds), max_iter=max_iter, tol=tol)
+    seeds = backend.kmeanspp_seed(candidates, candidate_w, k, uniforms, trials)
+    return lloyd(backend, x, w, candidates.index_select(0, seeds), max_iter=max_iter, tol=tol)
 
 
 def lloyd(backend: ModuleType, x: torch.Tensor, w: torch.Tensor, centroids: torch.Tensor, *,

@@ -128,16 +128,17 @@ def lloyd(x: torch.Tensor, weights: torch.Tensor, centroids: torch.Tensor, max_i
 
 
 def weighted_kmeans(x: torch.Tensor, weights: torch.Tensor, k: int, *, seed: Optional[int] = None,
-                    max_iter: int = 300, tol: float = 1e-4, n_local_trials: Optional[int] = None):
+                    max_iter: int = 300, tol: float = 1e-4, n_local_trials: Optional[int] = None,
+                    init: str = "k-means++"):
     """:func:`clue_ext.weighted_kmeans` run on the reference ops (validated input only)."""
     return run_kmeans(sys.modules[__name__], x, weights, k, seed=seed, max_iter=max_iter, tol=tol,
-                      n_local_trials=n_local_trials)
+                      n_local_trials=n_local_trials, init=init)
 
 
 def select(features: torch.Tensor, probs: torch.Tensor, budget: int, *, temperature: float = 1.0,
            seed: Optional[int] = None, exclude: Optional[torch.Tensor] = None, max_iter: int = 300,
-           tol: float = 1e-4) -> torch.Tensor:
+           tol: float = 1e-4, init: str = "k-means++") -> torch.Tensor:
     """:func:`clue_ext.select` run on the reference ops (validated input only)."""
     p = check_probs(probs, features.shape[0], features.device)
     return select_with(sys.modules[__name__], features, p, budget, temperature=temperature, seed=seed,
-                       exclude=exclude, max_iter=max_iter, tol=tol)
+                       exclude=exclude, max_iter=max_iter, tol=tol, init=init)

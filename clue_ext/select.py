@@ -12,7 +12,7 @@ from typing import Optional
 import torch
 
 from . import _inputs
-from .kmeans import run_kmeans, uniform_if_all_zero
+from .kmeans import check_init, run_kmeans, uniform_if_all_zero
 
 # Rows of probs may be off from 1 by rounding (float16 softmax, for example).
 _ROW_SUM_TOLERANCE = 1e-3
@@ -64,6 +64,7 @@ def select(
     exclude=None,
     max_iter: int = 300,
     tol: float = 1e-4,
+    init: str = "k-means++",
 ) -> torch.Tensor:
     """Picks `budget` distinct rows of `features` to label, by CLUE.
 
@@ -78,6 +79,8 @@ def select(
         exclude: row indices (or an (N,) bool mask) never to pick, e.g. points
             already labeled. They are left out of the clustering as well.
         max_iter, tol: Lloyd stopping rules, as in :func:`weighted_kmeans`.
+        init: the seeding, as in :func:`weighted_kmeans` (``"k-means++"`` or
+            ``"subsample"``).
 
     Returns:
         int64 tensor of `budget` distinct row indices, on the features' device.
@@ -95,16 +98,17 @@ def select(
         high_reason="the number of rows of features" if mask is None else "the rows of features not excluded",
     )
     return select_with(ops, x, p, budget, temperature=temperature, seed=_inputs.as_seed(seed),
-                       exclude=mask, max_iter=max_iter, tol=tol)
+                       exclude=mask, max_iter=max_iter, tol=tol, init=check_init(init))
 
 
 def select_with(backend, x: torch.Tensor, p: torch.Tensor, budget: int, *, temperature: float,
-                seed: Optional[int], exclude: Optional[torch.Tensor], max_iter: int, tol: float) -> torch.Tensor:
+                seed: Optional[int], exclude: Optional[torch.Tensor], max_iter: int, tol: float,
+                init: str = "k-means++") -> torch.Tensor:
     """CLUE on validated input with the ops of `backend` (extension or reference)."""
     keep = None if exclude is None else ~exclude
     w = entropy_weights(p, temperature)
     if keep is not None:
         w = w * keep.double()
     w = uniform_if_all_zero(w, keep).to(x.dtype)
-    result = run_kmeans(backend, x, w, budget, seed=seed, max_iter=max_iter, tol=tol)
+    result = run_kmeans(backend, x, w, budget, seed=seed, max_iter=max_iter, tol=tol, init=init)
     return backend.nearest_points(x, result.centroids, exclude)

@@ -1,0 +1,80 @@
+"""Where select's time goes under each seeding, and what the cheaper ones cost in objective.
+
+    python bench/init_probe.py [WORKLOAD ...]     (default: the three 48k x 512, K = 500 ones)
+
+For each seed: seeding time, Lloyd time and iterations to the default tolerance,
+and the weighted objective relative to exact greedy K-Means++ seeding (mean over
+seeds). Also Lloyd stopped after a fixed number of iterations, which shows how
+much of the objective the last iterations buy. One process, 2 threads.
+"""
+
+import sys
+import time
+
+import numpy as np
+import torch
+
+from clue_ext import ops
+from clue_ext.kmeans import default_local_trials, draw_uniforms, mean_feature_variance, subsample_rows
+from workloads import CLIPART_SKETCH, CLIPART_SKETCH_LOWRANK, CLIPART_SKETCH_UNEQUAL, DIGITS, TARGET
+
+WORKLOADS = {w.name: w for w in (TARGET, DIGITS, CLIPART_SKETCH, CLIPART_SKETCH_UNEQUAL, CLIPART_SKETCH_LOWRANK)}
+SEEDS = (0, 1, 2)
+CAPS = (10, 20)
+
+
+def objective(x, w, centroids):
+    _, sq = ops.assign(x, centroids)
+    return float((w.double() * sq.double()).sum())
+
+
+def starts(x, w, k, seed):
+    """(name, seconds, starting centroids) of each seeding."""
+    trials = default_local_trials(k)
+    uniforms = draw_uniforms(1 + (k - 1) * trials, seed)
+    start = time.perf_counter()
+    exact = x.index_select(0, ops.kmeanspp_seed(x, w, k, uniforms, trials))
+    yield "k-means++", time.perf_counter() - start, exact
+    for per_cluster in (8, 32):
+        rows = subsample_rows(x.shape[0], k, seed, per_cluster=per_cluster)
+        if rows is None:
+            continue
+        start = time.perf_counter()
+        xs, ws = x.index_select(0, rows), w.index_select(0, rows)
+        centres = xs.index_select(0, ops.kmeanspp_seed(xs, ws, k, uniforms, trials))
+        yield f"subsample {per_cluster}k", time.perf_counter() - start, centres
+
+
+def probe(workload):
+    x, _, w = workload.make()
+    x, w = torch.from_numpy(x), torch.from_numpy(w)
+    tol = mean_feature_variance(x) * 1e-4
+    table = {}
+    for seed in SEEDS:
+        for name, seed_seconds, centres in starts(x, w, workload.budget, seed):
+            start = time.perf_counter()
+            final, _, _, n_iter = ops.lloyd(x, w, centres, 300, tol)
+            row = [seed_seconds, time.perf_counter() - start, int(n_iter), objective(x, w, final)]
+            for cap in CAPS:
+                capped, _, _, _ = ops.lloyd(x, w, centres, cap, tol)
+                row.append(objective(x, w, capped))
+            table.setdefault(name, []).append(row)
+    base = np.mean([row[3] for row in table["k-means++"]])
+    print(f"\n{workload.name}: N={workload.n} D={workload.d} K={workload.budget}")
+    print(f"{'seeding':16s} {'seed s':>7s} {'Lloyd s':>8s} {'iters':>6s} {'objective':>10s}"
+          + "".join(f" {'at ' + str(c) + ' it':>9s}" for c in CAPS))
+    for name, rows in table.items():
+        a = np.asarray(rows)
+        print(f"{name:16s} {a[:, 0].mean():7.2f} {a[:, 1].mean():8.2f} {a[:, 2].mean():6.1f} "
+              f"{100 * (a[:, 3].mean() / base - 1):+9.2f}%"
+              + "".join(f" {100 * (a[:, 4 + i].mean() / base - 1):+8.2f}%" for i in range(len(CAPS))))
+
+
+if __name__ == "__main__":
+    torch.set_num_threads(2)
+    names = sys.argv[1:] or ["clipart-sketch", "clipart-sketch-unequal", "clipart-sketch-lowrank"]
+    unknown = [n for n in names if n not in WORKLOADS]
+    if unknown:
+        sys.exit(f"unknown workload(s) {unknown}; valid: {sorted(WORKLOADS)}")
+    for name in names:
+        probe(WORKLOADS[name])
