@@ -38,8 +38,9 @@ class KMeansResult(NamedTuple):
 #: uniform subsample of SUBSAMPLE_PER_CLUSTER * k points (weights kept).
 INITS = ("k-means++", "subsample")
 #: Points per centre of the "subsample" seeding. 32 matched full seeding's
-#: objective after Lloyd within 0.25% (and 8 within 0.45%) on three 48k x 512
-#: workloads with k = 500 (bench workloads mixture, unequal, lowrank).
+#: objective after Lloyd within 0.1% on the three 48k x 512, k = 500 bench
+#: workloads (8 was up to 0.9% worse), but ended 1.8% worse on the 20k x 256,
+#: k = 200 one: bench/init_probe.py.
 SUBSAMPLE_PER_CLUSTER = 32
 
 
