@@ -64,6 +64,15 @@ class DANN(DAMethod):
         return [self._discriminator]
 
     def _train_step(self, model, batch, optimizer, weights):
+        report, supervised, entropy, domain_loss = self._shared_terms(model, batch, weights)
+        return self._update(optimizer, supervised + weights.cent * entropy, weights.unsup * domain_loss, report)
+
+    def _shared_terms(self, model, batch, weights):
+        """``(report, supervised loss, target entropy, domain loss)``: the terms DANN and VADA share.
+
+        The domain loss reaches the model through gradient reversal; ``report``
+        holds the detached terms for the history.
+        """
         terms, outputs = supervised_terms(model, batch, weights, extra_images=[batch.unlabeled])
         source_embedding = outputs[0][0]
         target_embedding, target_logits = outputs[-1]
@@ -72,17 +81,22 @@ class DANN(DAMethod):
         domain_loss, domain_accuracy = domain_loss_and_accuracy(
             self._discriminator, grad_reverse(source_embedding, coeff), grad_reverse(target_embedding, coeff)
         )
-        loss = terms.pop("supervised") + weights.cent * entropy
-        optimizer.zero_grad(set_to_none=True)
-        (loss + weights.unsup * domain_loss).backward()
-        optimizer.step()
-        return {
-            "loss": loss.detach(),
+        supervised = terms.pop("supervised")
+        report = {
             **{k: v.detach() for k, v in terms.items()},
             "entropy": entropy.detach(),
             "domain_loss": domain_loss.detach(),
             "domain_accuracy": domain_accuracy.detach(),
         }
+        return report, supervised, entropy, domain_loss
+
+    @staticmethod
+    def _update(optimizer, loss, adversarial, report):
+        """One step on ``loss + adversarial``; the history's ``"loss"`` is ``loss`` alone."""
+        optimizer.zero_grad(set_to_none=True)
+        (loss + adversarial).backward()
+        optimizer.step()
+        return {"loss": loss.detach(), **report}
 
     def state_dict(self) -> dict:
         """Base state plus the discriminator's weights and shape (``None`` if not yet built)."""

@@ -13,13 +13,14 @@ import torch
 import torchvision
 from torch import nn
 
+from .backbone_classifier import BackboneClassifier
 from .pretrained import PathLike, resolve_torchvision_weights
-from .validation import check_input_batch, check_positive_int
+from .validation import check_positive_int
 
 _IMAGENET_CLASSIFIER_KEYS = ("fc.weight", "fc.bias")
 
 
-class ResNet34Classifier(nn.Module):
+class ResNet34Classifier(BackboneClassifier):
     """ResNet-34 returning ``(logits, embedding)`` with a 512-d embedding.
 
     Args:
@@ -85,13 +86,3 @@ class ResNet34Classifier(nn.Module):
             raise ValueError(
                 f"the weights do not fit a torchvision resnet34 backbone: {error}"
             ) from error
-
-    def features(self, x: torch.Tensor) -> torch.Tensor:
-        """Globally pooled penultimate activations, shape ``(N, 512)``."""
-        check_input_batch(x, self.in_channels)
-        return self.backbone(x)
-
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Return ``(logits, embedding)`` of shapes ``(N, num_classes)`` and ``(N, 512)``."""
-        embedding = self.features(x)
-        return self.classifier(embedding), embedding

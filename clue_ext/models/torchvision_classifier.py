@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from typing import Optional
 
-import torch
 import torchvision
 from torch import nn
 
+from .backbone_classifier import BackboneClassifier
 from .pretrained import PathLike, resolve_torchvision_weights
-from .validation import check_input_batch, check_positive_int
+from .validation import check_positive_int
 
 # Classification models whose output is not one logits tensor (auxiliary heads
 # in training mode) or whose head is convolutional: no embedding to take.
@@ -38,7 +38,7 @@ def _last_linear(network: nn.Module) -> tuple[nn.Module, str, nn.Linear]:
     raise ValueError(f"cannot find the final linear layer of {type(network).__name__}")
 
 
-class TorchvisionClassifier(nn.Module):
+class TorchvisionClassifier(BackboneClassifier):
     """A torchvision classification model returning ``(logits, embedding)``.
 
     Args:
@@ -87,13 +87,3 @@ class TorchvisionClassifier(nn.Module):
         self.embedding_dim = last.in_features
         setattr(parent, attribute, nn.Identity())
         self.classifier = nn.Linear(self.embedding_dim, num_classes)
-
-    def features(self, x: torch.Tensor) -> torch.Tensor:
-        """What fed the network's last linear layer, shape ``(N, embedding_dim)``."""
-        check_input_batch(x, self.in_channels)
-        return self.backbone(x)
-
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Return ``(logits, embedding)``."""
-        embedding = self.features(x)
-        return self.classifier(embedding), embedding
