@@ -1,6 +1,7 @@
 """Where select's time goes under each seeding, and what the cheaper ones cost in objective.
 
-    python bench/init_probe.py [WORKLOAD ...]     (default: the three 48k x 512, K = 500 ones)
+    cd bench && python init_probe.py [WORKLOAD ...] [--per-cluster 8,32] [--faiss]
+    (default workloads: the three 48k x 512, K = 500 ones)
 
 For each seed: seeding time, Lloyd time and iterations to the default tolerance,
 and the weighted objective relative to exact greedy K-Means++ seeding (mean over
@@ -12,9 +13,11 @@ runs to convergence on the rows projected onto their q leading weighted
 principal directions (each iteration costs q/D of a full one), the full-space
 weighted means of the clusters it found start the full Lloyd, which then needs
 only a few iterations; "seed s" includes the projection and the projected Lloyd.
+``--faiss`` adds faiss-cpu's recipe (the peer of the select benchmarks) as a
+last line, its whole time and its objective.
 """
 
-import sys
+import argparse
 import time
 
 import numpy as np
@@ -23,6 +26,7 @@ import torch
 from clue_ext import ops
 from clue_ext.kmeans import default_local_trials, draw_uniforms, mean_feature_variance, subsample_rows
 from workloads import CLIPART_SKETCH, CLIPART_SKETCH_LOWRANK, CLIPART_SKETCH_UNEQUAL, DIGITS, TARGET
+from workloads import faiss_recipe, weighted_inertia
 
 WORKLOADS = {w.name: w for w in (TARGET, DIGITS, CLIPART_SKETCH, CLIPART_SKETCH_UNEQUAL, CLIPART_SKETCH_LOWRANK)}
 SEEDS = (0, 1, 2)
@@ -31,18 +35,17 @@ PROJECTIONS = (32, 64)
 
 
 def objective(x, w, centroids):
-    _, sq = ops.assign(x, centroids)
-    return float((w.double() * sq.double()).sum())
+    return weighted_inertia(x.numpy(), w.numpy(), centroids.numpy())
 
 
-def starts(x, w, k, seed):
+def starts(x, w, k, seed, per_cluster_sizes):
     """(name, seconds, starting centroids) of each seeding."""
     trials = default_local_trials(k)
     uniforms = draw_uniforms(1 + (k - 1) * trials, seed)
     start = time.perf_counter()
     exact = x.index_select(0, ops.kmeanspp_seed(x, w, k, uniforms, trials))
     yield "k-means++", time.perf_counter() - start, exact
-    for per_cluster in (8, 32):
+    for per_cluster in per_cluster_sizes:
         rows = subsample_rows(x.shape[0], k, seed, per_cluster=per_cluster)
         if rows is None:
             continue
@@ -72,13 +75,13 @@ def projected_lloyd_start(x, w, centres, q):
     return means
 
 
-def probe(workload):
+def probe(workload, per_cluster_sizes, with_faiss):
     x, _, w = workload.make()
     x, w = torch.from_numpy(x), torch.from_numpy(w)
     tol = mean_feature_variance(x) * 1e-4
     table = {}
     for seed in SEEDS:
-        for name, seed_seconds, centres in starts(x, w, workload.budget, seed):
+        for name, seed_seconds, centres in starts(x, w, workload.budget, seed, per_cluster_sizes):
             start = time.perf_counter()
             final, _, _, n_iter = ops.lloyd(x, w, centres, 300, tol)
             row = [seed_seconds, time.perf_counter() - start, int(n_iter), objective(x, w, final)]
@@ -95,13 +98,32 @@ def probe(workload):
         print(f"{name:16s} {a[:, 0].mean():7.2f} {a[:, 1].mean():8.2f} {a[:, 2].mean():6.1f} "
               f"{100 * (a[:, 3].mean() / base - 1):+9.2f}%"
               + "".join(f" {100 * (a[:, 4 + i].mean() / base - 1):+8.2f}%" for i in range(len(CAPS))))
+    if with_faiss:
+        runs = []
+        for seed in SEEDS:
+            start = time.perf_counter()
+            _, centroids = faiss_recipe(x.numpy(), w.numpy(), workload.budget, seed)
+            runs.append((time.perf_counter() - start, objective(x, w, torch.from_numpy(centroids))))
+        a = np.asarray(runs)
+        print(f"{'faiss-cpu recipe':16s} {a[:, 0].mean():7.2f} s in all {100 * (a[:, 1].mean() / base - 1):+15.2f}%")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("workloads", nargs="*", help=f"any of {', '.join(sorted(WORKLOADS))}",
+                        default=["clipart-sketch", "clipart-sketch-unequal", "clipart-sketch-lowrank"])
+    parser.add_argument("--per-cluster", default="8,32",
+                        help="subsample sizes to try, in rows per centre (the PCA rows start from 32)")
+    parser.add_argument("--faiss", action="store_true", help="also time faiss-cpu's recipe")
+    args = parser.parse_args()
+    unknown = [n for n in args.workloads if n not in WORKLOADS]
+    if unknown:
+        parser.error(f"unknown workload(s) {', '.join(unknown)}; valid: {', '.join(sorted(WORKLOADS))}")
+    sizes = tuple(int(v) for v in args.per_cluster.split(","))
+    torch.set_num_threads(2)
+    for name in args.workloads:
+        probe(WORKLOADS[name], sizes, args.faiss)
 
 
 if __name__ == "__main__":
-    torch.set_num_threads(2)
-    names = sys.argv[1:] or ["clipart-sketch", "clipart-sketch-unequal", "clipart-sketch-lowrank"]
-    unknown = [n for n in names if n not in WORKLOADS]
-    if unknown:
-        sys.exit(f"unknown workload(s) {unknown}; valid: {sorted(WORKLOADS)}")
-    for name in names:
-        probe(WORKLOADS[name])
+    main()

@@ -21,6 +21,7 @@ from typing import Optional
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
+from torchvision.datasets.folder import IMG_EXTENSIONS
 from tqdm.auto import tqdm
 
 from .cache import PathLike
@@ -32,8 +33,6 @@ from .splits import stratified_split
 
 logger = logging.getLogger(__name__)
 
-#: File suffixes read as images (those torchvision's ImageFolder accepts).
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
 # How many unreadable files an error lists by name.
 _SHOWN = 5
 
@@ -57,10 +56,15 @@ def scan_image_folder(folder: PathLike, argument: str) -> dict[str, list[str]]:
             subdirs[:] = sorted(d for d in subdirs if not d.startswith("."))
             files.extend(
                 os.path.join(directory, n) for n in names
-                if not n.startswith(".") and n.lower().endswith(IMAGE_SUFFIXES)
+                if not n.startswith(".") and n.lower().endswith(IMG_EXTENSIONS)
             )
         found[name] = sorted(files)
     return found
+
+
+def folder_domain_name(folder: PathLike) -> str:
+    """The name a folder's domain goes by when none is given: the folder's own name."""
+    return Path(folder).expanduser().resolve().name
 
 
 def shared_classes(source: dict[str, list[str]], target: dict[str, list[str]]) -> list[str]:
@@ -81,7 +85,7 @@ def shared_classes(source: dict[str, list[str]], target: dict[str, list[str]]) -
         empty = [name for name in shared if not found[name]]
         if empty:
             raise ValueError(
-                f"{argument} has class folder(s) without images ({', '.join(IMAGE_SUFFIXES)}): {', '.join(empty)}"
+                f"{argument} has class folder(s) without images ({', '.join(IMG_EXTENSIONS)}): {', '.join(empty)}"
             )
     return shared
 
@@ -164,8 +168,8 @@ def load_folder_shift(
     def dataset(paths, labels, mode):
         return ImageListDataset(paths, labels, classes, train_transform, eval_transform, mode=mode)
 
-    source_name = source_name or Path(source_dir).expanduser().resolve().name
-    target_name = target_name or Path(target_dir).expanduser().resolve().name
+    source_name = source_name or folder_domain_name(source_dir)
+    target_name = target_name or folder_domain_name(target_dir)
     shift = DomainShift(
         name=f"{source_name}->{target_name}",
         source=source_name,

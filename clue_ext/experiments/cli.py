@@ -15,6 +15,7 @@ import torch
 
 from ..adapt import available_da_methods
 from ..data import available_shifts
+from ..data.folders import folder_domain_name
 from ..adapt.hparams import EPOCH_LENGTHS
 from ..models import available_models, is_known_model
 from ..strategies import available_strategies, canonical_strategy_name
@@ -221,8 +222,8 @@ def resolve(parser: argparse.ArgumentParser, args: argparse.Namespace) -> tuple[
     if args.test_fraction is not None and args.target_dir is None:
         parser.error("argument --test-fraction: only applies with --source-dir/--target-dir")
     if args.source_dir is not None:
-        changes.setdefault("source", Path(args.source_dir).expanduser().resolve().name)
-        changes.setdefault("target", Path(args.target_dir).expanduser().resolve().name)
+        changes.setdefault("source", folder_domain_name(args.source_dir))
+        changes.setdefault("target", folder_domain_name(args.target_dir))
     source = changes.get("source", preset.config.source).lower()
     target = changes.get("target", preset.config.target).lower()
     if args.source_dir is None and (source, target) not in available_shifts():

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import logging
 from dataclasses import dataclass
 from typing import Optional
@@ -96,7 +95,7 @@ def train_source_model(model: nn.Module, config: ExperimentConfig, source_train:
         accuracy = evaluate_accuracy(model, source_val, device)
         logger.info("source epoch %d: validation accuracy %.2f%%", done, accuracy)
         if best["accuracy"] is None or accuracy > best["accuracy"]:
-            best.update(epoch=done, accuracy=accuracy, state=copy.deepcopy(model.state_dict()))
+            best.update(epoch=done, accuracy=accuracy, state=cpu_state(model))
 
     trainer.train_round(model, None, source_train, None, epochs=config.source_epochs, device=device,
                         progress=progress, after_epoch=keep_best if source_val is not None else None)

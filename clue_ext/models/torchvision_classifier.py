@@ -8,6 +8,7 @@ weights come from a file or the torch hub cache, as for ResNet-34.
 
 from __future__ import annotations
 
+import functools
 from typing import Optional
 
 import torchvision
@@ -22,9 +23,10 @@ from .validation import check_positive_int
 UNSUPPORTED = frozenset({"googlenet", "inception_v3", "squeezenet1_0", "squeezenet1_1"})
 
 
-def torchvision_model_names() -> list[str]:
-    """The torchvision classification models :class:`TorchvisionClassifier` can wrap."""
-    return sorted(set(torchvision.models.list_models(module=torchvision.models)) - UNSUPPORTED)
+@functools.lru_cache(maxsize=None)
+def torchvision_model_names() -> tuple[str, ...]:
+    """The torchvision classification models :class:`TorchvisionClassifier` can wrap (listed once)."""
+    return tuple(sorted(set(torchvision.models.list_models(module=torchvision.models)) - UNSUPPORTED))
 
 
 def _last_linear(network: nn.Module) -> tuple[nn.Module, str, nn.Linear]:
