@@ -79,6 +79,12 @@ def test_an_unreadable_image_is_named_before_anything_trains(folders):
         load_folder_shift(source, target, progress=False)
 
 
+def test_an_unknown_model_is_refused(folders):
+    source, target = folders
+    with pytest.raises(ValueError, match="model must be one of lenet, resnet34, .* got 'lenett'"):
+        load_folder_shift(source, target, model="lenett", progress=False)
+
+
 def test_missing_folders_and_folders_without_classes_are_refused(tmp_path):
     with pytest.raises(ValueError, match="source_dir .* is not a folder"):
         load_folder_shift(tmp_path / "nowhere", tmp_path, progress=False)

@@ -24,6 +24,7 @@ from PIL import Image, UnidentifiedImageError
 from torchvision.datasets.folder import IMG_EXTENSIONS
 from tqdm.auto import tqdm
 
+from ..models import available_models, is_known_model
 from .cache import PathLike
 from .image_list_dataset import ImageListDataset
 from .real.transforms import CROP_SIZE, DIGIT_SIZE, IMAGENET_MEAN, IMAGENET_STD
@@ -140,6 +141,8 @@ def load_folder_shift(
         check_images: open every image first, so a bad file fails now and not
             in the middle of training.
     """
+    if not is_known_model(model):
+        raise ValueError(f"model must be one of {', '.join(available_models())}, got {model!r}")
     if not (isinstance(test_fraction, (int, float)) and 0 < test_fraction < 1):
         raise ValueError(f"test_fraction must be in (0, 1), got {test_fraction!r}")
     source = scan_image_folder(source_dir, "source_dir")
@@ -158,7 +161,7 @@ def load_folder_shift(
             f"test set with test_fraction={test_fraction}"
         )
     pool, test = np.sort(pool), np.sort(test)
-    if model == "lenet":
+    if model.lower() == "lenet":
         train_transform = eval_transform = small_image_transform(DIGIT_SIZE)
         size, normalization = DIGIT_SIZE, ((0.5,) * 3, (0.5,) * 3)
     else:
