@@ -15,8 +15,8 @@ WORKLOADS: dict = {}  # workload name -> workload
 
 
 def bench_seeds() -> list[int]:
-    """Seeds each method runs with (CLUE_BENCH_SEEDS, default 3)."""
-    return list(range(int(os.environ.get("CLUE_BENCH_SEEDS", "3"))))
+    """Seeds each method runs with (CLUE_BENCH_SEEDS, default 5)."""
+    return list(range(int(os.environ.get("CLUE_BENCH_SEEDS", "5"))))
 
 
 @pytest.fixture(scope="session")
@@ -39,9 +39,9 @@ def record_stages():
 
 @pytest.fixture(scope="session")
 def record():
-    def _record(workload, method, seconds, inertia=None, note=""):
+    def _record(workload, method, seconds, inertia=None, note="", coverage=None):
         WORKLOADS[workload.name] = workload
-        RESULTS[workload.name][method] = dict(seconds=seconds, inertia=inertia, note=note)
+        RESULTS[workload.name][method] = dict(seconds=seconds, inertia=inertia, note=note, coverage=coverage)
 
     return _record
 
@@ -52,14 +52,16 @@ def _table(name, methods):
     lines = [
         f"### {name}",
         "",
-        "| method | seconds | time / clue_ext | weighted inertia / scikit-learn |",
-        "|---|---:|---:|---:|",
+        "| method | seconds | time / clue_ext | weighted inertia / scikit-learn | coverage / recipe | note |",
+        "|---|---:|---:|---:|---:|---|",
     ]
     for method, r in methods.items():
         ratio = f"{r['seconds'] / ours['seconds']:.1f}x" if ours else "-"
         quality = (f"{r['inertia'] / reference['inertia']:.4f}"
                    if reference and r["inertia"] and reference["inertia"] else "-")
-        lines.append(f"| {method} | {r['seconds']:.3f} | {ratio} | {quality} |")
+        coverage = (f"{r['coverage'] / reference['coverage']:.4f}"
+                    if reference and r.get("coverage") and reference.get("coverage") else "-")
+        lines.append(f"| {method} | {r['seconds']:.3f} | {ratio} | {quality} | {coverage} | {r.get('note', '')} |")
     return "\n".join(lines)
 
 

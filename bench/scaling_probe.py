@@ -1,7 +1,8 @@
 """Runs clue_ext.select once in this process and prints its time and memory.
 
-    python bench/scaling_probe.py N D B
+    python bench/scaling_probe.py N D B [INIT]
 
+INIT is select's init (default: its default).
 Used by test_bench_scaling.py, one fresh process per size. Peak extra memory
 is the process's peak resident memory during the call (VmHWM, restarted just
 before it) minus its resident memory before it. The features are written
@@ -66,15 +67,16 @@ def peak_rss_bytes():
 
 def main():
     n, d, budget = (int(v) for v in sys.argv[1:4])
+    init = sys.argv[4] if len(sys.argv) > 4 else clue_ext.DEFAULT_INIT
     x, probs = features(n, d)
-    clue_ext.select(x[:2000], probs[:2000], 10, seed=0)  # load kernels, warm allocator
+    clue_ext.select(x[:2000], probs[:2000], 10, seed=0, init=init)  # load kernels, warm allocator
     before = start_peak_tracking()
     start = time.perf_counter()
-    picks = clue_ext.select(x, probs, budget, seed=0)
+    picks = clue_ext.select(x, probs, budget, seed=0, init=init)
     seconds = time.perf_counter() - start
     assert len(set(picks.tolist())) == budget
     after = peak_rss_bytes()
-    print(json.dumps(dict(n=n, d=d, budget=budget, seconds=seconds, feature_bytes=x.numel() * 4,
+    print(json.dumps(dict(n=n, d=d, budget=budget, init=init, seconds=seconds, feature_bytes=x.numel() * 4,
                           peak_extra_bytes=max(0, after - before), peak_bytes=after)))
 
 

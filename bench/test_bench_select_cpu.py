@@ -3,8 +3,11 @@
     pytest bench/test_bench_select_cpu.py --benchmark-disable-gc -s
 
 Every method runs once per seed; the table printed at the end gives the mean
-time per run as a ratio to clue_ext.select, and the mean weighted K-Means
-objective as a ratio to scikit-learn's. The methods run one after the other,
+time per run as a ratio to clue_ext.select (its default, init="fast"), the mean
+weighted K-Means objective as a ratio to scikit-learn's, and the picks' mean
+weighted coverage (sum of w times the squared distance to the nearest pick) as
+a ratio to the original recipe's. The exact seeding (init="k-means++") and a
+Lloyd capped at 5 iterations run as extra rows. The methods run one after the other,
 each for a few seconds, and this machine's speed drifts on that scale, so a
 second measurement alternates select and the scikit-learn recipe seed by seed:
 both then see the same conditions, and their ratio is printed under the table.
@@ -18,11 +21,13 @@ import torch
 
 import clue_ext
 from clue_ext import ops
-from clue_ext.kmeans import default_local_trials, draw_uniforms, mean_feature_variance
+from clue_ext.kmeans import default_local_trials, lloyd, seed_centroids
+from clue_ext.warm_start import projected_lloyd_start
 from conftest import bench_seeds
-from workloads import CLIPART_SKETCH, DIGITS, TARGET, faiss_recipe, sklearn_recipe, weighted_inertia
+from workloads import CLIPART_SKETCH, CLIPART_SKETCH_LOWRANK, CLIPART_SKETCH_UNEQUAL, DIGITS, TARGET
+from workloads import faiss_recipe, sklearn_recipe, weighted_coverage, weighted_inertia
 
-WORKLOADS = [TARGET, DIGITS, CLIPART_SKETCH]
+WORKLOADS = [TARGET, DIGITS, CLIPART_SKETCH, CLIPART_SKETCH_UNEQUAL, CLIPART_SKETCH_LOWRANK]
 
 
 @pytest.fixture(scope="module", params=WORKLOADS, ids=lambda w: w.name)
@@ -56,13 +61,23 @@ def per_seed(benchmark, fn, warmup=None):
     return results
 
 
-def test_clue_ext_select(benchmark, data, record):
+def mean_coverage(x, w, runs):
+    return np.mean([weighted_coverage(x, w, picks) for picks in runs])
+
+
+@pytest.mark.parametrize("method,options", [
+    ("clue_ext.select", {}),
+    ("clue_ext.select init=k-means++", dict(init="k-means++")),
+    ("clue_ext.select max_iter=5", dict(max_iter=5)),
+], ids=["default", "exact-seeding", "max-iter-5"])
+def test_clue_ext_select(benchmark, data, record, method, options):
     workload, x, p, w = data
-    picks = per_seed(benchmark, lambda seed: clue_ext.select(x, p, workload.budget, seed=seed))
+    picks = per_seed(benchmark, lambda seed: clue_ext.select(x, p, workload.budget, seed=seed, **options))
     for idx in picks:
         assert len(set(idx.tolist())) == workload.budget
-    inertia = np.mean([clue_ext.weighted_kmeans(x, w, workload.budget, seed=s).inertia for s in bench_seeds()])
-    record(workload, "clue_ext.select", benchmark.stats.stats.mean, inertia)
+    inertia = np.mean([clue_ext.weighted_kmeans(x, w, workload.budget, seed=s, **options).inertia
+                       for s in bench_seeds()])
+    record(workload, method, benchmark.stats.stats.mean, inertia, coverage=mean_coverage(x, w, picks))
 
 
 def test_weighted_kmeans(benchmark, data, record):
@@ -79,7 +94,8 @@ def test_sklearn_recipe(benchmark, data, record):
     for picks, _ in runs:
         assert len(set(picks.tolist())) == workload.budget
     inertia = np.mean([weighted_inertia(x, w, centroids) for _, centroids in runs])
-    record(workload, "scikit-learn recipe", benchmark.stats.stats.mean, inertia)
+    record(workload, "scikit-learn recipe", benchmark.stats.stats.mean, inertia,
+           coverage=mean_coverage(x, w, [picks for picks, _ in runs]))
 
 
 def test_faiss(benchmark, data, record):
@@ -89,7 +105,8 @@ def test_faiss(benchmark, data, record):
     for picks, _ in runs:
         assert len(set(picks.tolist())) == workload.budget
     inertia = np.mean([weighted_inertia(x, w, centroids) for _, centroids in runs])
-    record(workload, "faiss-cpu", benchmark.stats.stats.mean, inertia)
+    record(workload, "faiss-cpu", benchmark.stats.stats.mean, inertia,
+           coverage=mean_coverage(x, w, [picks for picks, _ in runs]))
 
 
 def test_interleaved_with_sklearn(data, record_interleaved):
@@ -109,11 +126,11 @@ def test_interleaved_with_sklearn(data, record_interleaved):
 
 
 def test_stages_of_select(data, record_stages):
-    """Times the three ops select runs (seeding, Lloyd, nearest points) one by one."""
+    """Times the stages of the default select one by one: seeding on the
+    subsample, the projected warm start, Lloyd on every row, nearest points."""
     workload, x, p, w = data
     x, w = torch.from_numpy(x), torch.from_numpy(w)
     k, trials = workload.budget, default_local_trials(workload.budget)
-    tol = mean_feature_variance(x) * 1e-4
     fastest = {}
 
     def timed(stage, fn):
@@ -123,10 +140,10 @@ def test_stages_of_select(data, record_stages):
         return out
 
     def one_select(seed):
-        uniforms = draw_uniforms(1 + (k - 1) * trials, seed)
-        seeds = timed("seeding", lambda: ops.kmeanspp_seed(x, w, k, uniforms, trials))
-        centroids, _, _, _ = timed("Lloyd", lambda: ops.lloyd(x, w, x.index_select(0, seeds), 300, tol))
-        picks = timed("nearest points", lambda: ops.nearest_points(x, centroids))
+        seeds = timed("seeding", lambda: seed_centroids(ops, x, w, k, seed=seed, n_local_trials=trials, init="fast"))
+        start = timed("warm start", lambda: projected_lloyd_start(ops, x, w, seeds, seed=seed, tol=1e-4))
+        result = timed("Lloyd", lambda: lloyd(ops, x, w, start, max_iter=300, tol=1e-4))
+        picks = timed("nearest points", lambda: ops.nearest_points(x, result.centroids))
         assert len(set(picks.tolist())) == k
 
     one_select(bench_seeds()[0])  # first-call costs out of the timings

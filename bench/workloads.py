@@ -79,6 +79,11 @@ def weighted_inertia(x: np.ndarray, w: np.ndarray, centroids: np.ndarray) -> flo
     return float((torch.from_numpy(w).double() * sq).sum())
 
 
+def weighted_coverage(x: np.ndarray, w: np.ndarray, picks) -> float:
+    """sum_i w_i min_p ||x_i - x_p||^2 over the picked rows p: how well the picks cover the pool."""
+    return weighted_inertia(x, w, x[np.asarray(picks)])
+
+
 def distinct_nearest(x: np.ndarray, centroids: np.ndarray) -> np.ndarray:
     """The original CLUE recipe's last step: nearest pool point per centroid,
     collisions filled with the next-nearest points of the first centroids."""

@@ -9,7 +9,7 @@ centroid. The clustering runs in C++ (CPU) and CUDA kernels.
     >>> idx = clue_ext.select(features, probs, budget=500)
 """
 
-from .kmeans import KMeansResult, weighted_kmeans
+from .kmeans import DEFAULT_INIT, INITS, KMeansResult, weighted_kmeans
 from .ops import build_info as _ops_build_info
 from .select import entropy_weights, select
 
@@ -31,4 +31,5 @@ def build_info() -> dict:
     return info
 
 
-__all__ = ["select", "weighted_kmeans", "KMeansResult", "entropy_weights", "build_info", "__version__"]
+__all__ = ["select", "weighted_kmeans", "KMeansResult", "entropy_weights", "build_info", "INITS", "DEFAULT_INIT",
+           "__version__"]

@@ -15,6 +15,7 @@ from typing import NamedTuple, Optional
 import torch
 
 from . import _inputs
+from .warm_start import projected_lloyd_start, worth_projecting
 
 
 class KMeansResult(NamedTuple):
@@ -34,14 +35,20 @@ class KMeansResult(NamedTuple):
     sq_dists: torch.Tensor
 
 
-#: Seeding methods: exact greedy K-Means++ over every point, or over a seeded
-#: uniform subsample of SUBSAMPLE_PER_CLUSTER * k points (weights kept).
-INITS = ("k-means++", "subsample")
-#: Points per centre of the "subsample" seeding. 32 matched full seeding's
-#: objective after Lloyd within 0.1% on the three 48k x 512, k = 500 bench
-#: workloads (8 was up to 0.9% worse), but ended 1.8% worse on the 20k x 256,
-#: k = 200 one: bench/init_probe.py.
+#: How Lloyd is started (see weighted_kmeans):
+#: - "fast" (the default): greedy K-Means++ on a seeded uniform subsample of
+#:   the rows, then Lloyd on their 32-d weighted PCA projection (warm_start.py);
+#: - "subsample": the same seeding, no projection;
+#: - "k-means++": exact greedy K-Means++ over every row.
+INITS = ("fast", "subsample", "k-means++")
+DEFAULT_INIT = "fast"
+#: Rows per centre of the subsampled seeding, and the fewest rows it uses.
+#: 32 per centre matched full seeding's objective after Lloyd within 0.1% on
+#: the three 48k x 512, k = 500 bench workloads (8 was up to 0.9% worse); on the
+#: 20k x 256, k = 200 one 6,400 rows ended 1.8% worse and 12,800 0.8%, hence
+#: the floor, which costs little: seeding is cheap when N or k is small.
 SUBSAMPLE_PER_CLUSTER = 32
+SUBSAMPLE_MIN_ROWS = 16384
 
 
 def default_local_trials(k: int) -> int:
@@ -55,7 +62,7 @@ def draw_uniforms(count: int, seed: Optional[int]) -> torch.Tensor:
     Drawn on the CPU so a seed gives the same picks on every device.
     """
     if seed is None:
-        seed = int(torch.randint(0, 2**62, (1,)).item())
+        seed = draw_seed()
     generator = torch.Generator().manual_seed(seed)
     return torch.rand(count, dtype=torch.float64, generator=generator)
 
@@ -69,7 +76,7 @@ def weighted_kmeans(
     max_iter: int = 300,
     tol: float = 1e-4,
     n_local_trials: Optional[int] = None,
-    init: str = "k-means++",
+    init: str = DEFAULT_INIT,
 ) -> KMeansResult:
     """Weighted K-Means of the rows of `x` with sample weights `weights`.
 
@@ -85,10 +92,15 @@ def weighted_kmeans(
         tol: relative tolerance on the squared centre shift (scikit-learn's).
         n_local_trials: candidates per centre in greedy K-Means++; default
             2 + floor(ln k), as scikit-learn.
-        init: ``"k-means++"``: greedy K-Means++ over every point (each of the
-            k steps streams all N rows). ``"subsample"``: the same on a uniform
-            subsample of ``32 * k`` rows drawn from `seed` (weights kept; all
-            rows when N is smaller), then Lloyd on every row.
+        init: how Lloyd starts. ``"fast"`` (default): greedy K-Means++ on a
+            uniform subsample of ``max(32 * k, 16384)`` rows drawn from `seed`
+            (weights kept; all rows when N is smaller), then up to 20 Lloyd
+            iterations on the rows projected onto their 32 leading weighted
+            principal directions (D >= 64 only), whose clusters' full-space
+            means start the Lloyd on every row. ``"subsample"``: the same
+            without the projection. ``"k-means++"``: greedy K-Means++ over
+            every row (each of the k steps streams all N rows): the exact
+            method of scikit-learn and of the original CLUE code.
 
     Returns:
         KMeansResult(centroids, labels, inertia, n_iter), on x's device.
@@ -108,18 +120,24 @@ def check_init(init) -> str:
     return init
 
 
-def subsample_rows(n: int, k: int, seed: Optional[int],
-                   per_cluster: int = SUBSAMPLE_PER_CLUSTER) -> Optional[torch.Tensor]:
-    """Sorted CPU indices of the "subsample" seeding's ``per_cluster * k`` rows, or None when every row is used.
+def draw_seed() -> int:
+    """A seed from torch's global RNG (so `torch.manual_seed` makes runs repeatable)."""
+    return int(torch.randint(0, 2**62, (1,)).item())
+
+
+def subsample_rows(n: int, k: int, seed: Optional[int], per_cluster: int = SUBSAMPLE_PER_CLUSTER,
+                   min_rows: int = SUBSAMPLE_MIN_ROWS) -> Optional[torch.Tensor]:
+    """Sorted CPU indices of the subsampled seeding's ``max(per_cluster * k, min_rows)``
+    rows, or None when every row is used.
 
     A function of (n, k, seed) alone, so processes holding shards of the
     rows can draw the same global sample.
     """
-    size = per_cluster * k
+    size = max(per_cluster * k, min_rows)
     if size >= n:
         return None
     if seed is None:
-        seed = int(torch.randint(0, 2**62, (1,)).item())
+        seed = draw_seed()
     generator = torch.Generator().manual_seed(int(seed) ^ 0x5EED5A3B)
     return torch.randperm(n, generator=generator)[:size].sort().values
 
@@ -155,7 +173,7 @@ def run_kmeans(
     max_iter: int,
     tol: float,
     n_local_trials: Optional[int] = None,
-    init: str = "k-means++",
+    init: str = DEFAULT_INIT,
 ) -> KMeansResult:
     """Weighted K-Means on validated input, with the ops of `backend`.
 
@@ -167,15 +185,24 @@ def run_kmeans(
     trials = default_local_trials(k) if n_local_trials is None else _inputs.as_count(
         n_local_trials, "n_local_trials", low=1, high=2**20, high_reason="a sane limit")
     w = uniform_if_all_zero(w)
+    if seed is None:
+        seed = draw_seed()
+    start = seed_centroids(backend, x, w, k, seed=seed, n_local_trials=trials, init=init)
+    if init == "fast" and k > 1 and max_iter > 0 and worth_projecting(x.shape[1]):
+        start = projected_lloyd_start(backend, x, w, start, seed=seed, tol=tol)
+    return lloyd(backend, x, w, start, max_iter=max_iter, tol=tol)
 
-    rows = subsample_rows(x.shape[0], k, seed) if init == "subsample" else None
+
+def seed_centroids(backend: ModuleType, x: torch.Tensor, w: torch.Tensor, k: int, *, seed: int,
+                   n_local_trials: int, init: str) -> torch.Tensor:
+    """(k, D) greedy K-Means++ seeds: from every row (``"k-means++"``) or from the subsample."""
+    rows = subsample_rows(x.shape[0], k, seed) if init != "k-means++" else None
     candidates, candidate_w = x, w
     if rows is not None:
         rows = rows.to(x.device)
         candidates, candidate_w = x.index_select(0, rows), w.index_select(0, rows)
-    uniforms = draw_uniforms(1 + (k - 1) * trials, seed).to(x.device)
-    seeds = backend.kmeanspp_seed(candidates, candidate_w, k, uniforms, trials)
-    return lloyd(backend, x, w, candidates.index_select(0, seeds), max_iter=max_iter, tol=tol)
+    uniforms = draw_uniforms(1 + (k - 1) * n_local_trials, seed).to(x.device)
+    return candidates.index_select(0, backend.kmeanspp_seed(candidates, candidate_w, k, uniforms, n_local_trials))
 
 
 def lloyd(backend: ModuleType, x: torch.Tensor, w: torch.Tensor, centroids: torch.Tensor, *,

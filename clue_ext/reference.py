@@ -15,7 +15,7 @@ from typing import Optional, Tuple
 
 import torch
 
-from .kmeans import lloyd_loop, run_kmeans
+from .kmeans import DEFAULT_INIT, lloyd_loop, run_kmeans
 from .select import check_probs, select_with
 
 
@@ -129,7 +129,7 @@ def lloyd(x: torch.Tensor, weights: torch.Tensor, centroids: torch.Tensor, max_i
 
 def weighted_kmeans(x: torch.Tensor, weights: torch.Tensor, k: int, *, seed: Optional[int] = None,
                     max_iter: int = 300, tol: float = 1e-4, n_local_trials: Optional[int] = None,
-                    init: str = "k-means++"):
+                    init: str = DEFAULT_INIT):
     """:func:`clue_ext.weighted_kmeans` run on the reference ops (validated input only)."""
     return run_kmeans(sys.modules[__name__], x, weights, k, seed=seed, max_iter=max_iter, tol=tol,
                       n_local_trials=n_local_trials, init=init)
@@ -137,7 +137,7 @@ def weighted_kmeans(x: torch.Tensor, weights: torch.Tensor, k: int, *, seed: Opt
 
 def select(features: torch.Tensor, probs: torch.Tensor, budget: int, *, temperature: float = 1.0,
            seed: Optional[int] = None, exclude: Optional[torch.Tensor] = None, max_iter: int = 300,
-           tol: float = 1e-4, init: str = "k-means++") -> torch.Tensor:
+           tol: float = 1e-4, init: str = DEFAULT_INIT) -> torch.Tensor:
     """:func:`clue_ext.select` run on the reference ops (validated input only)."""
     p = check_probs(probs, features.shape[0], features.device)
     return select_with(sys.modules[__name__], features, p, budget, temperature=temperature, seed=seed,

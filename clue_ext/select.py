@@ -12,7 +12,7 @@ from typing import Optional
 import torch
 
 from . import _inputs
-from .kmeans import check_init, run_kmeans, uniform_if_all_zero
+from .kmeans import DEFAULT_INIT, check_init, run_kmeans, uniform_if_all_zero
 
 # Rows of probs may be off from 1 by rounding (float16 softmax, for example).
 _ROW_SUM_TOLERANCE = 1e-3
@@ -64,7 +64,7 @@ def select(
     exclude=None,
     max_iter: int = 300,
     tol: float = 1e-4,
-    init: str = "k-means++",
+    init: str = DEFAULT_INIT,
 ) -> torch.Tensor:
     """Picks `budget` distinct rows of `features` to label, by CLUE.
 
@@ -79,8 +79,9 @@ def select(
         exclude: row indices (or an (N,) bool mask) never to pick, e.g. points
             already labeled. They are left out of the clustering as well.
         max_iter, tol: Lloyd stopping rules, as in :func:`weighted_kmeans`.
-        init: the seeding, as in :func:`weighted_kmeans` (``"k-means++"`` or
-            ``"subsample"``).
+        init: how the clustering starts, as in :func:`weighted_kmeans`:
+            ``"fast"`` (default), ``"subsample"`` or ``"k-means++"`` (the
+            original recipe's exact seeding).
 
     Returns:
         int64 tensor of `budget` distinct row indices, on the features' device.
@@ -103,7 +104,7 @@ def select(
 
 def select_with(backend, x: torch.Tensor, p: torch.Tensor, budget: int, *, temperature: float,
                 seed: Optional[int], exclude: Optional[torch.Tensor], max_iter: int, tol: float,
-                init: str = "k-means++") -> torch.Tensor:
+                init: str = DEFAULT_INIT) -> torch.Tensor:
     """CLUE on validated input with the ops of `backend` (extension or reference)."""
     keep = None if exclude is None else ~exclude
     w = entropy_weights(p, temperature)
