@@ -25,6 +25,7 @@ import torch
 
 from clue_ext import ops
 from clue_ext.kmeans import default_local_trials, draw_uniforms, mean_feature_variance, subsample_rows
+from clue_ext.warm_start import weighted_principal_directions
 from workloads import CLIPART_SKETCH, CLIPART_SKETCH_LOWRANK, CLIPART_SKETCH_UNEQUAL, DIGITS, TARGET
 from workloads import faiss_recipe, weighted_inertia
 
@@ -46,7 +47,7 @@ def starts(x, w, k, seed, per_cluster_sizes):
     exact = x.index_select(0, ops.kmeanspp_seed(x, w, k, uniforms, trials))
     yield "k-means++", time.perf_counter() - start, exact
     for per_cluster in per_cluster_sizes:
-        rows = subsample_rows(x.shape[0], k, seed, per_cluster=per_cluster)
+        rows = subsample_rows(x.shape[0], k, seed, per_cluster=per_cluster, min_rows=0)
         if rows is None:
             continue
         start = time.perf_counter()
@@ -62,13 +63,10 @@ def starts(x, w, k, seed, per_cluster_sizes):
 
 
 def projected_lloyd_start(x, w, centres, q):
-    """Full-space centres after Lloyd on the q-dimensional weighted PCA projection of x."""
-    weights = w.double() / w.double().sum()
-    mean = (weights[:, None] * x.double()).sum(0).to(x.dtype)
-    centred = x - mean
-    covariance = (centred * w[:, None]).T @ centred
-    directions = torch.linalg.eigh(covariance.double()).eigenvectors[:, -q:].to(x.dtype)
-    projected = (centred @ directions).contiguous()
+    """Full-space centres after Lloyd to convergence on the q-dimensional weighted PCA projection of x
+    (all rows; the default init estimates the directions on a sample and stops after 20 iterations)."""
+    mean, directions, _ = weighted_principal_directions(x, w, q)
+    projected = ((x - mean) @ directions).contiguous()
     tol = mean_feature_variance(projected) * 1e-4
     _, labels, _, _ = ops.lloyd(projected, w, ((centres - mean) @ directions).contiguous(), 300, tol)
     means, _ = ops.centroid_update(x, w, labels, centres)

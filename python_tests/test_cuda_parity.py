@@ -98,6 +98,21 @@ def test_cuda_weighted_kmeans_matches_cpu():
 
 
 @cuda_test
+def test_cuda_fast_init_projects_like_the_cpu():
+    # Rank-4 structure in 96 features: the default init takes the projected
+    # warm start (covariance on the device, eigenvectors on the CPU).
+    g = torch.Generator().manual_seed(24)
+    x = torch.relu(torch.randn(5000, 4, generator=g, dtype=torch.float64)
+                   @ torch.randn(4, 96, generator=g, dtype=torch.float64)
+                   + 0.2 * torch.randn(5000, 96, generator=g, dtype=torch.float64))
+    w = torch.rand(5000, generator=g, dtype=torch.float64)
+    a = clue_ext.weighted_kmeans(x.cuda(), w.cuda(), 40, seed=6)
+    b = clue_ext.weighted_kmeans(x, w, 40, seed=6)
+    assert torch.equal(a.labels.cpu(), b.labels)
+    torch.testing.assert_close(a.centroids.cpu(), b.centroids, rtol=1e-9, atol=1e-9)
+
+
+@cuda_test
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 def test_cuda_select_end_to_end(dtype):
     x, _ = random_problem(3000, 24, dtype=dtype, seed=23)
