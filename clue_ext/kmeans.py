@@ -96,8 +96,9 @@ def weighted_kmeans(
             uniform subsample of ``max(32 * k, 16384)`` rows drawn from `seed`
             (weights kept; all rows when N is smaller), then up to 20 Lloyd
             iterations on the rows projected onto their 32 leading weighted
-            principal directions (D >= 64 only), whose clusters' full-space
-            means start the Lloyd on every row. ``"subsample"``: the same
+            principal directions, whose clusters' full-space means start the
+            Lloyd on every row (only when D >= 64 and those directions hold at
+            least half the weighted variance: see warm_start.py). ``"subsample"``: the same
             without the projection. ``"k-means++"``: greedy K-Means++ over
             every row (each of the k steps streams all N rows): the exact
             method of scikit-learn and of the original CLUE code.

@@ -60,8 +60,9 @@ def weighted_principal_directions(x: torch.Tensor, w: torch.Tensor, q: int):
     """(mean (D,), directions (D, q), share) of the weighted rows of x.
 
     mean and directions in x's dtype, on x's device; share is the part of the
-    weighted variance the q directions hold. The covariance is accumulated in
-    double and decomposed on the CPU, so the directions do not depend on the
+    weighted variance the q directions hold. The mean is accumulated in
+    double, the centred product runs in x's dtype, and the covariance is
+    decomposed on the CPU in double, so the directions do not depend on the
     device's eigensolver. None when the rows carry no weight or no variance.
     """
     wd = w.double()

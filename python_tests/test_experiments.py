@@ -3,7 +3,6 @@
 import json
 
 import pytest
-import torch
 
 from clue_ext.adapt.mme import MME
 from clue_ext.data import load_shift
