@@ -52,8 +52,8 @@ def _table(name, methods):
     lines = [
         f"### {name}",
         "",
-        "| method | seconds | time / clue_ext | weighted inertia / scikit-learn | coverage / recipe | note |",
-        "|---|---:|---:|---:|---:|---|",
+        "| method | seconds | time / clue_ext | weighted inertia / scikit-learn | coverage / recipe |",
+        "|---|---:|---:|---:|---:|",
     ]
     for method, r in methods.items():
         ratio = f"{r['seconds'] / ours['seconds']:.1f}x" if ours else "-"
@@ -61,7 +61,7 @@ def _table(name, methods):
                    if reference and r["inertia"] and reference["inertia"] else "-")
         coverage = (f"{r['coverage'] / reference['coverage']:.4f}"
                     if reference and r.get("coverage") and reference.get("coverage") else "-")
-        lines.append(f"| {method} | {r['seconds']:.3f} | {ratio} | {quality} | {coverage} | {r.get('note', '')} |")
+        lines.append(f"| {method} | {r['seconds']:.3f} | {ratio} | {quality} | {coverage} |")
     return "\n".join(lines)
 
 

@@ -2,8 +2,8 @@
 
     python bench/scaling_probe.py N D B [INIT]
 
-INIT is select's init (default: its default).
-Used by test_bench_scaling.py, one fresh process per size. Peak extra memory
+Used by test_bench_scaling.py, one fresh process per size and init (INIT:
+select's init, default its default). Peak extra memory
 is the process's peak resident memory during the call (VmHWM, restarted just
 before it) minus its resident memory before it. The features are written
 chunk by chunk into one preallocated array, so making them costs no more

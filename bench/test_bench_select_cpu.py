@@ -21,8 +21,7 @@ import torch
 
 import clue_ext
 from clue_ext import ops
-from clue_ext.kmeans import default_local_trials, lloyd, seed_centroids
-from clue_ext.warm_start import projected_lloyd_start
+from clue_ext.kmeans import default_local_trials, lloyd, seed_centroids, warm_start
 from conftest import bench_seeds
 from workloads import CLIPART_SKETCH, CLIPART_SKETCH_LOWRANK, CLIPART_SKETCH_UNEQUAL, DIGITS, TARGET
 from workloads import faiss_recipe, sklearn_recipe, weighted_coverage, weighted_inertia
@@ -141,7 +140,8 @@ def test_stages_of_select(data, record_stages):
 
     def one_select(seed):
         seeds = timed("seeding", lambda: seed_centroids(ops, x, w, k, seed=seed, n_local_trials=trials, init="fast"))
-        start = timed("warm start", lambda: projected_lloyd_start(ops, x, w, seeds, seed=seed, tol=1e-4))
+        start = timed("warm start", lambda: warm_start(ops, x, w, seeds, seed=seed, max_iter=300, tol=1e-4,
+                                                       init="fast"))
         result = timed("Lloyd", lambda: lloyd(ops, x, w, start, max_iter=300, tol=1e-4))
         picks = timed("nearest points", lambda: ops.nearest_points(x, result.centroids))
         assert len(set(picks.tolist())) == k

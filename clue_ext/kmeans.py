@@ -15,6 +15,7 @@ from typing import NamedTuple, Optional
 import torch
 
 from . import _inputs
+from ._sampling import draw_seed, seeded_rows
 from .warm_start import projected_lloyd_start, worth_projecting
 
 
@@ -121,11 +122,6 @@ def check_init(init) -> str:
     return init
 
 
-def draw_seed() -> int:
-    """A seed from torch's global RNG (so `torch.manual_seed` makes runs repeatable)."""
-    return int(torch.randint(0, 2**62, (1,)).item())
-
-
 def subsample_rows(n: int, k: int, seed: Optional[int], per_cluster: int = SUBSAMPLE_PER_CLUSTER,
                    min_rows: int = SUBSAMPLE_MIN_ROWS) -> Optional[torch.Tensor]:
     """Sorted CPU indices of the subsampled seeding's ``max(per_cluster * k, min_rows)``
@@ -134,13 +130,7 @@ def subsample_rows(n: int, k: int, seed: Optional[int], per_cluster: int = SUBSA
     A function of (n, k, seed) alone, so processes holding shards of the
     rows can draw the same global sample.
     """
-    size = max(per_cluster * k, min_rows)
-    if size >= n:
-        return None
-    if seed is None:
-        seed = draw_seed()
-    generator = torch.Generator().manual_seed(int(seed) ^ 0x5EED5A3B)
-    return torch.randperm(n, generator=generator)[:size].sort().values
+    return seeded_rows(n, max(per_cluster * k, min_rows), seed, salt=0x5EED5A3B)
 
 
 def _check_kmeans_input(x, weights):
@@ -189,9 +179,16 @@ def run_kmeans(
     if seed is None:
         seed = draw_seed()
     start = seed_centroids(backend, x, w, k, seed=seed, n_local_trials=trials, init=init)
-    if init == "fast" and k > 1 and max_iter > 0 and worth_projecting(x.shape[1]):
-        start = projected_lloyd_start(backend, x, w, start, seed=seed, tol=tol)
+    start = warm_start(backend, x, w, start, seed=seed, max_iter=max_iter, tol=tol, init=init)
     return lloyd(backend, x, w, start, max_iter=max_iter, tol=tol)
+
+
+def warm_start(backend: ModuleType, x: torch.Tensor, w: torch.Tensor, seeds: torch.Tensor, *, seed: int,
+               max_iter: int, tol: float, init: str) -> torch.Tensor:
+    """The centroids the full Lloyd starts from: `seeds`, refined on the projection for ``"fast"``."""
+    if init == "fast" and seeds.shape[0] > 1 and max_iter > 0 and worth_projecting(x.shape[1]):
+        return projected_lloyd_start(backend, x, w, seeds, seed=seed, tol=tol)
+    return seeds
 
 
 def seed_centroids(backend: ModuleType, x: torch.Tensor, w: torch.Tensor, k: int, *, seed: int,

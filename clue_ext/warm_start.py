@@ -20,6 +20,8 @@ from typing import Optional
 
 import torch
 
+from ._sampling import seeded_rows
+
 #: Dimension of the projection. 32 made the full Lloyd 4-5x shorter on the
 #: bench's hard workloads at D = 500-512; below twice this many features the
 #: projection saves too little to pay for itself, and is skipped.
@@ -50,10 +52,7 @@ def covariance_rows(n: int, seed: int) -> Optional[torch.Tensor]:
 
     A function of (n, seed) alone, like :func:`clue_ext.kmeans.subsample_rows`.
     """
-    if n <= COVARIANCE_ROWS:
-        return None
-    generator = torch.Generator().manual_seed(int(seed) ^ _COVARIANCE_SALT)
-    return torch.randperm(n, generator=generator)[:COVARIANCE_ROWS].sort().values
+    return seeded_rows(n, COVARIANCE_ROWS, seed, salt=_COVARIANCE_SALT)
 
 
 def weighted_principal_directions(x: torch.Tensor, w: torch.Tensor, q: int):
@@ -94,8 +93,11 @@ def projected_lloyd_start(backend: ModuleType, x: torch.Tensor, w: torch.Tensor,
     from .kmeans import mean_feature_variance
 
     rows = covariance_rows(x.shape[0], seed)
-    sample_x, sample_w = (x, w) if rows is None else (x.index_select(0, rows.to(x.device)),
-                                                      w.index_select(0, rows.to(x.device)))
+    if rows is None:
+        sample_x, sample_w = x, w
+    else:
+        rows = rows.to(x.device)
+        sample_x, sample_w = x.index_select(0, rows), w.index_select(0, rows)
     found = weighted_principal_directions(sample_x, sample_w, min(PROJECTION_DIMS, x.shape[1]))
     if found is None or found[2] < MIN_VARIANCE_SHARE:
         return seeds
