@@ -10,7 +10,7 @@ import pytest
 
 RESULTS: dict = collections.defaultdict(dict)  # workload name -> method -> record
 INTERLEAVED: dict = {}  # workload name -> (seconds of clue_ext.select, seconds of the scikit-learn recipe)
-STAGES: dict = {}  # workload name -> {stage of select: fastest seconds}
+STAGES: dict = {}  # workload name -> ({stage of select: fastest seconds}, note)
 WORKLOADS: dict = {}  # workload name -> workload
 
 
@@ -30,9 +30,9 @@ def record_interleaved():
 
 @pytest.fixture(scope="session")
 def record_stages():
-    def _record(workload, seconds_by_stage):
+    def _record(workload, seconds_by_stage, note=""):
         WORKLOADS[workload.name] = workload
-        STAGES[workload.name] = dict(seconds_by_stage)
+        STAGES[workload.name] = (dict(seconds_by_stage), note)
 
     return _record
 
@@ -79,7 +79,7 @@ def pytest_terminal_summary(terminalreporter):
                 f"\nInterleaved seed by seed (select, then the scikit-learn recipe): {ours:.3f} s vs "
                 f"{theirs:.3f} s per run, scikit-learn recipe / clue_ext.select = {theirs / ours:.1f}x")
         if name in STAGES:
-            stages = STAGES[name]
+            stages, note = STAGES[name]
             total = sum(stages.values())
             parts = ", ".join(f"{stage} {t:.3f} s ({100 * t / total:.0f}%)" for stage, t in stages.items())
-            terminalreporter.write_line(f"\nWhere select's time goes (fastest of the seeds): {parts}")
+            terminalreporter.write_line(f"\nWhere select's time goes (fastest of the seeds): {parts}. {note}")

@@ -88,7 +88,9 @@ def probe(workload, per_cluster_sizes, with_faiss):
                 row.append(objective(x, w, capped))
             table.setdefault(name, []).append(row)
     base = np.mean([row[3] for row in table["k-means++"]])
-    print(f"\n{workload.name}: N={workload.n} D={workload.d} K={workload.budget}")
+    share = weighted_principal_directions(x, w, 32)[2]
+    print(f"\n{workload.name}: N={workload.n} D={workload.d} K={workload.budget}; "
+          f"the 32 leading weighted principal directions hold {100 * share:.0f}% of the variance")
     print(f"{'seeding':16s} {'seed s':>7s} {'Lloyd s':>8s} {'iters':>6s} {'objective':>10s}"
           + "".join(f" {'at ' + str(c) + ' it':>9s}" for c in CAPS))
     for name, rows in table.items():

@@ -33,7 +33,7 @@ COVARIANCE_ROWS = 4096
 #: can overlap in the projection, and Lloyd there merges them for good: on the
 #: bench's 345-component mixtures (22-31% of the variance in 32 directions)
 #: the projected start ended up to 1.6% worse; on low-rank features (62%) it
-#: was 0.3% better and cut the full Lloyd from 57 to 14 iterations.
+#: was 0.3% better and cut the full Lloyd from 57 to 14-17 iterations.
 MIN_VARIANCE_SHARE = 0.5
 #: Lloyd iterations at most in the projection: the full Lloyd finishes the job,
 #: and iterating the projected one to convergence bought < 0.1% (init_probe.py).
