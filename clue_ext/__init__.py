@@ -11,7 +11,7 @@ centroid. The clustering runs in C++ (CPU) and CUDA kernels.
 
 from .kmeans import DEFAULT_INIT, INITS, KMeansResult, weighted_kmeans
 from .ops import build_info as _ops_build_info
-from .select import entropy_weights, select
+from .selection import entropy_weights, select
 
 __version__ = "0.1.0"
 

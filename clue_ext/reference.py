@@ -16,7 +16,7 @@ from typing import Optional, Tuple
 import torch
 
 from .kmeans import DEFAULT_INIT, lloyd_loop, run_kmeans
-from .select import check_probs, select_with
+from .selection import check_probs, select_with
 
 
 def _sq_distances(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:

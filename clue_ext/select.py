@@ -1,115 +1,23 @@
-"""CLUE selection (Prabhu et al., ICCV 2021, Algorithm 1 step 6).
+"""`python -m clue_ext.select`: the command line of clue_ext.select (see select_command.py).
 
-Each unlabeled point is weighted by the entropy of the model's (re-tempered)
-prediction, the pool is clustered by weighted K-Means with K = budget, and
-the distinct nearest point to each centroid is picked for labeling.
+Importing this module by its name would replace the function
+``clue_ext.select`` with the module on the package, so the module is made
+callable: ``clue_ext.select(features, probs, budget)`` works either way.
 """
 
-from __future__ import annotations
+import sys
+import types
 
-from typing import Optional
-
-import torch
-
-from . import _inputs
-from .kmeans import DEFAULT_INIT, check_init, run_kmeans, uniform_if_all_zero
-
-# Rows of probs may be off from 1 by rounding (float16 softmax, for example).
-_ROW_SUM_TOLERANCE = 1e-3
+from .select_command import main
+from .selection import select as _select
 
 
-def entropy_weights(probs: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
-    """Entropy of softmax(log p / T) per row, in float64.
-
-    Re-tempering probabilities is the same as dividing the logits by T.
-    Zero probabilities contribute 0 (0 log 0 = 0).
-    """
-    p = probs.double()
-    if temperature != 1.0:
-        p = torch.softmax(torch.log(p) / temperature, dim=1)
-    return (-torch.special.xlogy(p, p).sum(dim=1)).clamp_min(0.0)
+class _CallableModule(types.ModuleType):
+    def __call__(self, *args, **kwargs):
+        return _select(*args, **kwargs)
 
 
-def check_probs(probs, n: int, device: torch.device) -> torch.Tensor:
-    """Validates (N, C) probabilities: finite, non-negative, rows summing to 1."""
-    p = _inputs.as_tensor(probs, "probs", device=device)
-    if p.dim() != 2:
-        raise ValueError(f"probs must be 2-D (N, C), got shape {tuple(p.shape)}")
-    if p.shape[0] != n:
-        raise ValueError(f"probs must have one row per row of features ({n}), got {p.shape[0]} rows")
-    if p.shape[1] == 0:
-        raise ValueError("probs must have at least one column (class), got 0")
-    p = p.to(_inputs.compute_dtype(p))
-    _inputs.check_finite(p, "probs")
-    if bool((p < 0).any()):
-        raise ValueError(f"probs must be >= 0, got {int((p < 0).sum())} negative value(s)")
-    sums = p.double().sum(dim=1)
-    off = (sums - 1.0).abs() > _ROW_SUM_TOLERANCE
-    if bool(off.any()):
-        row = int(off.nonzero()[0])
-        raise ValueError(
-            f"rows of probs must sum to 1 (softmax outputs), got {int(off.sum())} row(s) that do not, "
-            f"e.g. row {row} sums to {float(sums[row]):.6g}; pass softmax(logits) rather than logits"
-        )
-    return p
+sys.modules[__name__].__class__ = _CallableModule
 
-
-def select(
-    features,
-    probs,
-    budget: int,
-    *,
-    temperature: float = 1.0,
-    seed: Optional[int] = None,
-    exclude=None,
-    max_iter: int = 300,
-    tol: float = 1e-4,
-    init: str = DEFAULT_INIT,
-) -> torch.Tensor:
-    """Picks `budget` distinct rows of `features` to label, by CLUE.
-
-    Args:
-        features: (N, D) embeddings of the unlabeled pool (torch tensor or
-            numpy array; float16/32/64).
-        probs: (N, C) predicted class probabilities of the same points.
-        budget: how many points to pick, 1 <= budget <= N - len(exclude).
-        temperature: softmax temperature T; the weights are the entropies of
-            softmax(log(probs) / T). T < 1 favours uncertainty, T > 1 diversity.
-        seed: seed of the K-Means++ draws (None: from torch's global RNG).
-        exclude: row indices (or an (N,) bool mask) never to pick, e.g. points
-            already labeled. They are left out of the clustering as well.
-        max_iter, tol: Lloyd stopping rules, as in :func:`weighted_kmeans`.
-        init: how the clustering starts, as in :func:`weighted_kmeans`:
-            ``"fast"`` (default), ``"subsample"`` or ``"k-means++"`` (the
-            original recipe's exact seeding).
-
-    Returns:
-        int64 tensor of `budget` distinct row indices, on the features' device.
-    """
-    from . import ops
-
-    x = _inputs.as_matrix(features, "features")
-    n = x.shape[0]
-    p = check_probs(probs, n, x.device)
-    temperature = _inputs.as_positive_float(temperature, "temperature")
-    mask = _inputs.as_exclude_mask(exclude, n, x.device)
-    available = n if mask is None else n - int(mask.sum())
-    budget = _inputs.as_count(
-        budget, "budget", low=1, high=available,
-        high_reason="the number of rows of features" if mask is None else "the rows of features not excluded",
-    )
-    return select_with(ops, x, p, budget, temperature=temperature, seed=_inputs.as_seed(seed),
-                       exclude=mask, max_iter=max_iter, tol=tol, init=check_init(init))
-
-
-def select_with(backend, x: torch.Tensor, p: torch.Tensor, budget: int, *, temperature: float,
-                seed: Optional[int], exclude: Optional[torch.Tensor], max_iter: int, tol: float,
-                init: str = DEFAULT_INIT) -> torch.Tensor:
-    """CLUE on validated input with the ops of `backend` (extension or reference)."""
-    keep = None if exclude is None else ~exclude
-    w = entropy_weights(p, temperature)
-    if keep is not None:
-        w = w * keep.double()
-    w = uniform_if_all_zero(w, keep).to(x.dtype)
-    result = run_kmeans(backend, x, w, budget, seed=seed, max_iter=max_iter, tol=tol, init=init)
-    return backend.nearest_points(x, result.centroids, exclude)
+if __name__ == "__main__":
+    sys.exit(main())

@@ -342,7 +342,7 @@ def _timed(fn) -> float:
 
 
 def benchmark(n: int = 50_000, d: int = 512, budget: int = 500, with_cpu: bool = True) -> str:
-    from . import select
+    from .selection import select
 
     x, probs = embedding_like(n, d)
     xg, pg = x.cuda(), probs.cuda()

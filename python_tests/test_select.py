@@ -6,7 +6,7 @@ import torch
 
 import clue_ext
 from clue_ext import reference
-from clue_ext.select import entropy_weights
+from clue_ext.selection import entropy_weights
 
 
 def pool(n=600, d=10, c=5, seed=0, device="cpu", dtype=torch.float32):

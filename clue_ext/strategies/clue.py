@@ -28,7 +28,7 @@ class Clue(Strategy):
         self.tol = tol
 
     def _select(self, n, context):
-        from ..select import select
+        from ..selection import select
 
         return select(
             context.outputs.embeddings,

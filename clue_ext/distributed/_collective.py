@@ -1,0 +1,78 @@
+"""The collectives the sharded select needs, over one torch.distributed group.
+
+Tensors go through the group on its backend's device (the current CUDA
+device for NCCL, the CPU otherwise) and come back on the caller's device.
+Every call counts the bytes this rank contributes, so the bench can report
+what a Lloyd iteration exchanges. A collective that fails (a peer died, or
+did not call in before the group's timeout) raises :class:`CollectiveError`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, List, Optional
+
+import torch
+import torch.distributed as dist
+
+
+class CollectiveError(RuntimeError):
+    """A collective of the sharded select failed: a rank died, or never joined it in time."""
+
+
+class Collective:
+    def __init__(self, group: Optional[dist.ProcessGroup]):
+        if not dist.is_available() or not dist.is_initialized():
+            raise RuntimeError(
+                "clue_ext.distributed.select needs an initialised process group: call "
+                "torch.distributed.init_process_group first (torchrun sets up its environment)"
+            )
+        self.group = group
+        self.rank = dist.get_rank(group)
+        self.size = dist.get_world_size(group)
+        if dist.get_backend(group) == "nccl":
+            self.device = torch.device("cuda", torch.cuda.current_device())
+        else:
+            self.device = torch.device("cpu")
+        self.bytes_sent = 0
+
+    def _run(self, what: str, fn, *args, **kwargs):
+        try:
+            return fn(*args, group=self.group, **kwargs)
+        except (RuntimeError, dist.DistError) as error:
+            raise CollectiveError(
+                f"clue_ext.distributed.select: the {what} on rank {self.rank} of {self.size} failed: "
+                "a rank died, raised outside select, or did not reach the same step before the process "
+                f"group's timeout ({type(error).__name__}: {error})"
+            ) from error
+
+    def sum(self, tensor: torch.Tensor) -> torch.Tensor:
+        """The element-wise sum of `tensor` over the ranks (a new tensor)."""
+        buffer = tensor.to(self.device, copy=True).contiguous()
+        self.bytes_sent += buffer.numel() * buffer.element_size()
+        self._run("all-reduce", dist.all_reduce, buffer, op=dist.ReduceOp.SUM)
+        return buffer.to(tensor.device)
+
+    def broadcast(self, tensor: torch.Tensor, src: int = 0) -> torch.Tensor:
+        """Rank `src`'s `tensor` (same shape and dtype on every rank), on every rank."""
+        buffer = tensor.to(self.device, copy=True).contiguous()
+        if self.rank == src:
+            self.bytes_sent += buffer.numel() * buffer.element_size()
+        self._run("broadcast", dist.broadcast, buffer, src=src)
+        return buffer.to(tensor.device)
+
+    def gather_rows(self, tensor: torch.Tensor, counts: List[int]) -> torch.Tensor:
+        """Every rank's rows of `tensor` (rank r holds counts[r] of them), stacked in rank order."""
+        width = tuple(tensor.shape[1:])
+        longest = max(counts)
+        padded = torch.zeros((longest,) + width, dtype=tensor.dtype, device=self.device)
+        padded[: tensor.shape[0]] = tensor.to(self.device)
+        parts = [torch.empty_like(padded) for _ in range(self.size)]
+        self.bytes_sent += padded.numel() * padded.element_size()
+        self._run("all-gather", dist.all_gather, parts, padded)
+        return torch.cat([part[:count] for part, count in zip(parts, counts)]).to(tensor.device)
+
+    def gather_objects(self, obj: Any) -> List[Any]:
+        """Every rank's picklable `obj`, in rank order."""
+        out: List[Any] = [None] * self.size
+        self._run("exchange of inputs", dist.all_gather_object, out, obj)
+        return out
