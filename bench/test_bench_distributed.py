@@ -56,8 +56,8 @@ def test_sharded_select_memory(saved_pool, mode, world):
 def teardown_module():
     if not RESULTS:
         return
-    print(f"\n| run | rank | rows | select seconds | slice (MB) | peak extra (MB) | peak extra / slice "
-          f"| Lloyd iterations | sent (MB) |")
+    print("\n| run | rank | rows | select seconds | slice (MB) | peak extra (MB) | peak extra / slice "
+          "| Lloyd iterations | sent (MB) |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in RESULTS:
         name = "alone (clue_ext.select)" if r["mode"] == "select" else f"sharded, {r['world']} rank(s)"

@@ -64,12 +64,17 @@ class Collective:
         """Every rank's rows of `tensor` (rank r holds counts[r] of them), stacked in rank order."""
         width = tuple(tensor.shape[1:])
         longest = max(counts)
-        padded = torch.zeros((longest,) + width, dtype=tensor.dtype, device=self.device)
-        padded[: tensor.shape[0]] = tensor.to(self.device)
-        parts = [torch.empty_like(padded) for _ in range(self.size)]
-        self.bytes_sent += padded.numel() * padded.element_size()
-        self._run("all-gather", dist.all_gather, parts, padded)
-        return torch.cat([part[:count] for part, count in zip(parts, counts)]).to(tensor.device)
+        # One buffer receives every rank's (padded) rows, so the result needs no
+        # second copy when the counts are equal.
+        every = torch.empty((self.size, longest) + width, dtype=tensor.dtype, device=self.device)
+        mine = torch.zeros((longest,) + width, dtype=tensor.dtype, device=self.device)
+        mine[: tensor.shape[0]] = tensor
+        self.bytes_sent += mine.numel() * mine.element_size()
+        self._run("all-gather", dist.all_gather, list(every.unbind(0)), mine)
+        del mine
+        if all(count == longest for count in counts):
+            return every.view((-1,) + width).to(tensor.device)
+        return torch.cat([part[:count] for part, count in zip(every, counts)]).to(tensor.device)
 
     def gather_objects(self, obj: Any) -> List[Any]:
         """Every rank's picklable `obj`, in rank order."""

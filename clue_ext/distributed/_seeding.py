@@ -31,9 +31,8 @@ def gather_sample(comm: Collective, x, w, rows: torch.Tensor, offset: int, count
     per_rank = [int(((rows >= s) & (rows < s + c)).sum()) for s, c in zip(starts, counts)]
     mine = rows[(rows >= offset) & (rows < offset + x.shape[0])] - offset
     mine = mine.to(x.device)
-    packed = torch.cat([x.index_select(0, mine), w.index_select(0, mine)[:, None]], dim=1)
-    every = comm.gather_rows(packed, per_rank)
-    return every[:, :-1].contiguous(), every[:, -1].contiguous()
+    return (comm.gather_rows(x.index_select(0, mine), per_rank),
+            comm.gather_rows(w.index_select(0, mine), per_rank))
 
 
 def seeds(comm: Collective, backend: ModuleType, x, w, k: int, *, seed: int, n_local_trials: int, init: str,
