@@ -49,6 +49,12 @@ def lloyd(
     return _ops.lloyd(x, weights, centroids, max_iter, tol)
 
 
+def lloyd_assigner(x: torch.Tensor, k: int):
+    """The CPU Lloyd loop's assignment step as an object that keeps its bounds between calls:
+    ``.assign(centroids, drift) -> labels`` and ``.sq_dists(centroids)`` (csrc/ops.h, LloydAssigner)."""
+    return torch.classes.clue_ext.LloydAssigner(x, k)
+
+
 def nearest_points(
     x: torch.Tensor, centroids: torch.Tensor, exclude: Optional[torch.Tensor] = None
 ) -> torch.Tensor:

@@ -182,6 +182,6 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except (ValueError, TypeError) as error:
         print(f"clue-select: error (rank {rank}): {error}", file=sys.stderr, flush=True)
         return EXIT_BAD_INPUT
-    except (CollectiveError, RuntimeError) as error:
+    except (CollectiveError, RuntimeError, OSError) as error:
         print(f"clue-select: failed (rank {rank}): {error}", file=sys.stderr, flush=True)
         return EXIT_FAILED

@@ -125,6 +125,24 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> lloyd(
     int64_t max_iter,
     double tol);
 
+// LloydAssigner (a torch custom class, torch.classes.clue_ext.LloydAssigner;
+// CPU only): the assignment step of the CPU `lloyd` loop, for callers that
+// run the rest of the loop themselves (the sharded select, which all-reduces
+// the cluster sums between steps).
+//
+//   LloydAssigner(x, k)     x (N, D) float32/float64 CPU points, kept; k >= 1.
+//   assign(centroids, drift) -> labels int64 (N,)
+//                           centroids (K, D) like x; drift float64 (K,): how
+//                           far each centroid moved since the previous call
+//                           (ignored on the first call). Labels are exact
+//                           nearest centroids, as `assign`'s, up to rounding of
+//                           near-ties: rows whose bounds prove their label
+//                           cannot have changed are not measured, so a wrong
+//                           drift gives wrong labels.
+//   sq_dists(centroids) -> (N,) exact squared distance of each point to its
+//                           label's row of `centroids` (from differences).
+// Holds O(N) state (8 nearest centroids and three bounds per point).
+
 // Distinct nearest point of each centroid.
 //
 //   x           (N, D) points.

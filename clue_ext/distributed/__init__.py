@@ -10,6 +10,7 @@ it is clue_ext.select. See `python -m clue_ext.select` for the command line.
 
 from __future__ import annotations
 
+import contextlib
 import time
 import warnings
 from typing import Callable, NamedTuple, Optional
@@ -75,7 +76,23 @@ def select(
         return select_with(ops, shard.x, shard.probs, shard.budget, temperature=shard.temperature, seed=shard.seed,
                            exclude=None if shard.keep is None else ~shard.keep, max_iter=shard.max_iter,
                            tol=shard.tol, init=shard.init).cpu()
-    return select_sharded(comm, ops, shard, progress).picks
+    with _full_float32_matmuls(shard.x.device):
+        return select_sharded(comm, ops, shard, progress).picks
+
+
+@contextlib.contextmanager
+def _full_float32_matmuls(device: torch.device):
+    """The sharded stages' own GEMMs in full float32 on GPUs, as the ops' (csrc/ops.h), whatever
+    a training script set for TF32."""
+    if device.type != "cuda":
+        yield
+        return
+    before = torch.get_float32_matmul_precision()
+    torch.set_float32_matmul_precision("highest")
+    try:
+        yield
+    finally:
+        torch.set_float32_matmul_precision(before)
 
 
 class ShardedRun(NamedTuple):
@@ -126,7 +143,7 @@ def select_sharded(comm: Collective, backend, shard: Shard, progress=None) -> Sh
     say("Lloyd")
     tol_abs = _lloyd.mean_feature_variance(comm, x) * shard.tol if shard.tol > 0 else 0.0
     centroids, _, sq_dists, n_iter = _lloyd.lloyd(comm, backend, x, w, start, max_iter=shard.max_iter,
-                                                  tol=tol_abs, offset=shard.offset)
+                                                  tol=tol_abs, offset=shard.offset, progress=progress)
     inertia = float(comm.sum((w.double() * sq_dists.double()).sum().reshape(1)))
     lap("lloyd")
     say(f"Lloyd: {n_iter} iterations; nearest points")

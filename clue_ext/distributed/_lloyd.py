@@ -1,17 +1,16 @@
 """Weighted Lloyd over rows sharded across ranks.
 
 The loop and its stopping rules are kmeans.lloyd_loop's. Per iteration each
-rank assigns its rows with the backend's `assign` op, sums its clusters'
-weighted rows in double, and one all-reduce of (K x D sums, K weights, the
-count of changed labels) gives every rank the same new centroids: they are
-computed from bitwise identical sums on every rank, so the ranks never
-drift apart.
+rank labels its rows (Labeller), sums its clusters' weighted rows in
+double, and one all-reduce of (K x D sums, K weights, the count of changed
+labels) gives every rank the same new centroids: they are computed from
+bitwise identical sums on every rank, so the ranks never drift apart.
 """
 
 from __future__ import annotations
 
 from types import ModuleType
-from typing import Tuple
+from typing import Callable, Optional, Tuple
 
 import torch
 
@@ -22,11 +21,45 @@ from ._collective import Collective
 _SUM_CHUNK = 1024
 
 
-def assign(backend: ModuleType, x: torch.Tensor, centroids: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
-    """The backend's assign, also on a rank holding no rows."""
-    if x.shape[0] == 0:
-        return torch.empty(0, dtype=torch.long, device=x.device), x.new_empty(0)
-    return backend.assign(x, centroids)
+class Labeller:
+    """Nearest-centroid labels of this rank's rows for successive centroids.
+
+    On the CPU with the extension's ops, the CPU Lloyd kernel's assignment
+    step (ops.lloyd_assigner): it keeps each row's nearest centroids and
+    distance bounds between calls and measures only the rows whose label may
+    have changed, as the one-process `lloyd` op does. Otherwise every call is
+    the backend's full `assign`.
+    """
+
+    def __init__(self, backend: ModuleType, x: torch.Tensor, k: int):
+        self.backend, self.x = backend, x
+        self.previous: Optional[torch.Tensor] = None
+        self.labels = torch.empty(0, dtype=torch.long, device=x.device)
+        self._sq_dists = x.new_empty(0)
+        make = getattr(backend, "lloyd_assigner", None)
+        self.state = make(x, k) if make is not None and x.shape[0] and x.device.type == "cpu" else None
+
+    def __call__(self, centroids: torch.Tensor) -> torch.Tensor:
+        if self.x.shape[0] == 0:
+            return self.labels
+        if self.state is None:
+            self.labels, self._sq_dists = self.backend.assign(self.x, centroids)
+        else:
+            drift = torch.zeros(centroids.shape[0], dtype=torch.float64) if self.previous is None else \
+                (centroids.double() - self.previous.double()).pow(2).sum(dim=1).sqrt()
+            self.labels = self.state.assign(centroids, drift)
+        self.previous = centroids
+        return self.labels
+
+    def sq_dists(self, centroids: torch.Tensor) -> torch.Tensor:
+        """Exact squared distance of each row to its label's row of `centroids`."""
+        if self.x.shape[0] == 0:
+            return self._sq_dists
+        if self.state is None:
+            if centroids is self.previous:
+                return self._sq_dists
+            return (self.x - centroids[self.labels]).pow(2).sum(dim=1)
+        return self.state.sq_dists(centroids)
 
 
 def cluster_sums(x: torch.Tensor, w: torch.Tensor, labels: torch.Tensor, k: int) -> torch.Tensor:
@@ -38,6 +71,35 @@ def cluster_sums(x: torch.Tensor, w: torch.Tensor, labels: torch.Tensor, k: int)
         out[:, :-1].index_add_(0, labels[rows], x[rows].double() * wd[:, None])
         out[:, -1].index_add_(0, labels[rows], wd)
     return out
+
+
+class LocalSums:
+    """This rank's cluster_sums for successive labels, updated by the rows whose label changed.
+
+    Late Lloyd iterations move few rows, so the delta costs far less than a
+    new sum. A cluster left with no member gets exact zeros (a running
+    double sum could keep a residue and look non-empty); a full sum is
+    taken again when half the rows moved.
+    """
+
+    def __init__(self, x: torch.Tensor, w: torch.Tensor, k: int):
+        self.x, self.w, self.k = x, w, k
+        self.labels: Optional[torch.Tensor] = None
+        self.sums = torch.zeros(k, x.shape[1] + 1, dtype=torch.float64, device=x.device)
+        self.members = torch.zeros(k, dtype=torch.long, device=x.device)
+
+    def __call__(self, labels: torch.Tensor) -> torch.Tensor:
+        moved = None if self.labels is None else (labels != self.labels).nonzero().flatten()
+        if moved is None or 2 * moved.numel() > labels.numel():
+            self.sums = cluster_sums(self.x, self.w, labels, self.k)
+        elif moved.numel():
+            rows, weights = self.x[moved], self.w[moved]
+            self.sums -= cluster_sums(rows, weights, self.labels[moved], self.k)
+            self.sums += cluster_sums(rows, weights, labels[moved], self.k)
+        self.members = torch.bincount(labels, minlength=self.k)
+        self.sums[self.members == 0] = 0.0
+        self.labels = labels
+        return self.sums
 
 
 def means_from_sums(sums: torch.Tensor, fallback: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
@@ -92,27 +154,33 @@ def relocate_empty(comm: Collective, x, w, sq_dists, centroids, cluster_weights,
     return centroids
 
 
-def lloyd(comm: Collective, backend: ModuleType, x, w, centroids, *, max_iter: int, tol: float, offset: int):
+def lloyd(comm: Collective, backend: ModuleType, x, w, centroids, *, max_iter: int, tol: float, offset: int,
+          progress: Optional[Callable[[str], None]] = None):
     """(centroids, labels, sq_dists, n_iter) of Lloyd over every rank's rows; `tol` is absolute.
 
     labels and sq_dists are this rank's; centroids and n_iter are the same on every rank.
+    `progress`, if given, hears of every tenth iteration.
     """
     k = centroids.shape[0]
-    labels_old = labels = sq_dists = None
+    labeller = Labeller(backend, x, k)
+    local_sums = LocalSums(x, w, k)
+    labels_old = labels = None
     n_iter = 0
     converged_on_labels = False
     for n_iter in range(1, max_iter + 1):
-        labels, sq_dists = assign(backend, x, centroids)
-        local = cluster_sums(x, w, labels, k)
+        labels = labeller(centroids)
+        local = local_sums(labels)
         changed = x.shape[0] if labels_old is None else int((labels != labels_old).sum())
         reduced = comm.sum(torch.cat([local.flatten(), torch.tensor([float(changed)], dtype=torch.float64,
                                                                      device=x.device)]))
         new_centroids, weights = means_from_sums(reduced[:-1].view(k, -1), centroids)
         shift = float((new_centroids - centroids).double().pow(2).sum())
         unchanged = labels_old is not None and float(reduced[-1]) == 0
+        if progress is not None and n_iter % 10 == 0:
+            progress(f"Lloyd iteration {n_iter}: {int(reduced[-1])} labels changed, centre shift {shift:.3g}")
         small_shift = shift <= tol
         if bool((~(weights > 0)).any()):
-            new_centroids = relocate_empty(comm, x, w, sq_dists, new_centroids, weights, offset)
+            new_centroids = relocate_empty(comm, x, w, labeller.sq_dists(centroids), new_centroids, weights, offset)
             unchanged = small_shift = False
         centroids = new_centroids
         if unchanged:
@@ -122,8 +190,8 @@ def lloyd(comm: Collective, backend: ModuleType, x, w, centroids, *, max_iter: i
             break
         labels_old = labels
     if labels is None or not converged_on_labels:
-        labels, sq_dists = assign(backend, x, centroids)
-    return centroids, labels, sq_dists, n_iter
+        labels = labeller(centroids)
+    return centroids, labels, labeller.sq_dists(centroids), n_iter
 
 
 def bytes_per_iteration(k: int, d: int) -> int:

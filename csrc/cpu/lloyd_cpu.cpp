@@ -17,12 +17,14 @@
 
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
+#include <torch/custom_class.h>
 #include <torch/library.h>
 
 #include <algorithm>
 #include <atomic>
 #include <cmath>
 #include <limits>
+#include <memory>
 #include <vector>
 
 #include "../op_checks.h"
@@ -414,10 +416,77 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> lloyd_cpu(const at::T
   return out;
 }
 
+// The assignment step of the CPU Lloyd loop, with its per-point lists and
+// bounds kept between calls (ops.h: LloydAssigner).
+class LloydAssigner : public torch::CustomClassHolder {
+ public:
+  LloydAssigner(const at::Tensor& x, int64_t k) : x_(x.contiguous()), k_(k) {
+    check_points(x_);
+    TORCH_CHECK_VALUE(x_.device().is_cpu(), "LloydAssigner runs on the CPU, got x on ", x_.device());
+    TORCH_CHECK_VALUE(k >= 1, "k must be >= 1, got ", k);
+    labels_ = at::zeros({x_.size(0)}, x_.options().dtype(at::kLong));
+    if (x_.scalar_type() == at::kDouble) {
+      double_ = std::make_unique<Lloyd<double>>(x_, k);
+    } else {
+      TORCH_CHECK_VALUE(x_.scalar_type() == at::kFloat, "x must be float32 or float64, got ", x_.scalar_type());
+      float_ = std::make_unique<Lloyd<float>>(x_, k);
+    }
+  }
+
+  at::Tensor assign(const at::Tensor& centroids_in, const at::Tensor& drift_in) {
+    const at::Tensor c = checked_centroids(centroids_in);
+    const at::Tensor drift_t = drift_in.to(at::kDouble).contiguous();
+    TORCH_CHECK_VALUE(drift_t.dim() == 1 && drift_t.size(0) == k_, "drift must have shape (", k_, "), got ",
+                      drift_t.sizes());
+    const double* pd = drift_t.const_data_ptr<double>();
+    const std::vector<double> drift(pd, pd + k_);
+    int64_t* labels = labels_.data_ptr<int64_t>();
+    if (double_) {
+      double_->assign(c, drift, labels);
+    } else {
+      float_->assign(c, drift, labels);
+    }
+    return labels_.clone();
+  }
+
+  at::Tensor sq_dists(const at::Tensor& centroids_in) const {
+    const at::Tensor c = checked_centroids(centroids_in);
+    at::Tensor sq = at::empty({x_.size(0)}, x_.options());
+    const int64_t* labels = labels_.const_data_ptr<int64_t>();
+    if (double_) {
+      double_->exact_sq_dists(c, labels, sq.data_ptr<double>());
+    } else {
+      float_->exact_sq_dists(c, labels, sq.data_ptr<float>());
+    }
+    return sq;
+  }
+
+ private:
+  at::Tensor checked_centroids(const at::Tensor& centroids) const {
+    check_centroids(x_, centroids);
+    TORCH_CHECK_VALUE(centroids.size(0) == k_, "centroids must have ", k_, " rows, got ", centroids.size(0));
+    return centroids.contiguous();
+  }
+
+  // x_ before the states: they keep a reference to it.
+  const at::Tensor x_;
+  const int64_t k_;
+  at::Tensor labels_;
+  std::unique_ptr<Lloyd<float>> float_;
+  std::unique_ptr<Lloyd<double>> double_;
+};
+
 } // namespace
 
 TORCH_LIBRARY_IMPL(clue_ext, CPU, m) {
   m.impl("lloyd", &lloyd_cpu);
+}
+
+TORCH_LIBRARY_FRAGMENT(clue_ext, m) {
+  m.class_<LloydAssigner>("LloydAssigner")
+      .def(torch::init<at::Tensor, int64_t>())
+      .def("assign", &LloydAssigner::assign)
+      .def("sq_dists", &LloydAssigner::sq_dists);
 }
 
 } // namespace clue_ext
