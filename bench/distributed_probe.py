@@ -61,7 +61,7 @@ def main():
                           seconds=seconds, stages=stages, slice_bytes=x.numel() * x.element_size(),
                           peak_extra_bytes=max(0, peak - before), bytes_sent=sent, n_iter=n_iter,
                           lloyd_iteration_bytes=bytes_per_iteration(budget, x.shape[1]),
-                          picks_head=picks[:5].tolist())), flush=True)
+                          picks=picks.tolist())), flush=True)
     if dist.is_initialized():
         dist.destroy_process_group()
 

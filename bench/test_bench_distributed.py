@@ -49,21 +49,23 @@ def test_sharded_select_memory(saved_pool, mode, world):
     assert done.returncode == 0, done.stderr[-4000:]
     rows = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
     assert len(rows) == world
-    assert len({str(r["picks_head"]) for r in rows}) == 1  # every rank got the same picks
+    assert len({str(r["picks"]) for r in rows}) == 1  # every rank got the same picks
     RESULTS.extend(rows)
 
 
 def teardown_module():
     if not RESULTS:
         return
+    alone = next((set(r["picks"]) for r in RESULTS if r["mode"] == "select"), None)
     print("\n| run | rank | rows | select seconds | slice (MB) | peak extra (MB) | peak extra / slice "
-          "| Lloyd iterations | sent (MB) |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+          "| Lloyd iterations | sent (MB) | picks shared with alone |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in RESULTS:
         name = "alone (clue_ext.select)" if r["mode"] == "select" else f"sharded, {r['world']} rank(s)"
+        shared = f"{len(alone & set(r['picks']))} / {len(r['picks'])}" if alone is not None else "-"
         print(f"| {name} | {r['rank']} | {r['rows']:,} | {r['seconds']:.1f} | {r['slice_bytes'] / 2**20:.0f} "
               f"| {r['peak_extra_bytes'] / 2**20:.0f} | {r['peak_extra_bytes'] / r['slice_bytes']:.2f} "
-              f"| {r['n_iter'] if r['n_iter'] is not None else '-'} | {r['bytes_sent'] / 2**20:.1f} |")
+              f"| {r['n_iter'] if r['n_iter'] is not None else '-'} | {r['bytes_sent'] / 2**20:.1f} | {shared} |")
     for r in RESULTS:
         if r["stages"]:
             stages = ", ".join(f"{k} {v:.1f} s" for k, v in r["stages"].items())

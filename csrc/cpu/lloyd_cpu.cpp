@@ -271,6 +271,8 @@ class Lloyd {
     const scalar_t* pt = t.data_ptr<scalar_t>();
     const double* xn = x_norms_.data_ptr<double>();
     const int64_t keep = m_ + (m_ < k_ ? 1 : 0);
+    // k >= 1 (the op and LloydAssigner check it), so the list holds 1 to kListSize + 1 entries.
+    TORCH_INTERNAL_ASSERT(keep >= 1 && keep <= kListSize + 1);
     std::vector<scalar_t> c_norms_s(c_norms, c_norms + k_), ranked(k_);
     double near_d[kListSize + 1];
     int32_t near_j[kListSize + 1];
