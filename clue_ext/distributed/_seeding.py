@@ -5,7 +5,7 @@ sample as one process (kmeans.subsample_rows is a function of N, k and the
 seed), gathers just those rows, and seeds on them with the backend's op:
 every rank then holds at most max(32 k, 16384) rows. The exact seeding
 ("k-means++", or a pool no larger than that sample) runs the greedy
-K-Means++ of csrc/ops.h over every rank's rows, with three collectives per
+K-Means++ of csrc/ops.h over every rank's rows, with four or five collectives per
 centre and no rank ever holding more than its own rows and the candidates.
 Whatever a rank computes from gathered data is broadcast from rank 0, so
 ranks on machines whose kernels round differently still agree.
