@@ -30,6 +30,39 @@ def entropy_weights(probs: torch.Tensor, temperature: float = 1.0) -> torch.Tens
     return (-torch.special.xlogy(p, p).sum(dim=1)).clamp_min(0.0)
 
 
+#: How CLUE weights each point (the paper's Fig. 4a): "entropy" (the paper's
+#: CLUE), "margin" (1 minus the gap between the two most likely classes) or
+#: "uniform" (weight 1: plain K-Means on the embeddings, diversity only).
+WEIGHTINGS = ("entropy", "margin", "uniform")
+
+
+def margin_weights(probs: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
+    """1 - (p1 - p2) per row of softmax(log p / T), in float64: 1 when the two most likely
+    classes tie, 0 when one class holds all the mass (and with a single class)."""
+    p = probs.double()
+    if temperature != 1.0:
+        p = torch.softmax(torch.log(p) / temperature, dim=1)
+    if p.shape[1] < 2:
+        return torch.zeros(p.shape[0], dtype=torch.float64, device=p.device)
+    top = p.topk(2, dim=1).values
+    return (1.0 - (top[:, 0] - top[:, 1])).clamp(0.0, 1.0)
+
+
+def sample_weights(probs: torch.Tensor, temperature: float = 1.0, weighting: str = "entropy") -> torch.Tensor:
+    """CLUE's per-point weights (float64) for one of :data:`WEIGHTINGS`."""
+    if weighting == "entropy":
+        return entropy_weights(probs, temperature)
+    if weighting == "margin":
+        return margin_weights(probs, temperature)
+    return torch.ones(probs.shape[0], dtype=torch.float64, device=probs.device)
+
+
+def check_weighting(weighting) -> str:
+    if weighting not in WEIGHTINGS:
+        raise ValueError(f"weighting must be one of {', '.join(repr(v) for v in WEIGHTINGS)}, got {weighting!r}")
+    return weighting
+
+
 def check_probs(probs, n: int, device: torch.device) -> torch.Tensor:
     """Validates (N, C) probabilities: finite, non-negative, rows summing to 1."""
     p = _inputs.as_tensor(probs, "probs", device=device)
@@ -65,6 +98,7 @@ def select(
     max_iter: int = 300,
     tol: float = 1e-4,
     init: str = DEFAULT_INIT,
+    weighting: str = "entropy",
 ) -> torch.Tensor:
     """Picks `budget` distinct rows of `features` to label, by CLUE.
 
@@ -82,6 +116,9 @@ def select(
         init: how the clustering starts, as in :func:`weighted_kmeans`:
             ``"fast"`` (default), ``"subsample"`` or ``"k-means++"`` (the
             original recipe's exact seeding).
+        weighting: each point's weight: ``"entropy"`` (default, the paper's),
+            ``"margin"`` (1 - (p1 - p2) of the re-tempered probabilities) or
+            ``"uniform"`` (plain K-Means, the paper's diversity-only ablation).
 
     Returns:
         int64 tensor of `budget` distinct row indices, on the features' device.
@@ -99,15 +136,16 @@ def select(
         high_reason="the number of rows of features" if mask is None else "the rows of features not excluded",
     )
     return select_with(ops, x, p, budget, temperature=temperature, seed=_inputs.as_seed(seed),
-                       exclude=mask, max_iter=max_iter, tol=tol, init=check_init(init))
+                       exclude=mask, max_iter=max_iter, tol=tol, init=check_init(init),
+                       weighting=check_weighting(weighting))
 
 
 def select_with(backend, x: torch.Tensor, p: torch.Tensor, budget: int, *, temperature: float,
                 seed: Optional[int], exclude: Optional[torch.Tensor], max_iter: int, tol: float,
-                init: str = DEFAULT_INIT) -> torch.Tensor:
+                init: str = DEFAULT_INIT, weighting: str = "entropy") -> torch.Tensor:
     """CLUE on validated input with the ops of `backend` (extension or reference)."""
     keep = None if exclude is None else ~exclude
-    w = entropy_weights(p, temperature)
+    w = sample_weights(p, temperature, weighting)
     if keep is not None:
         w = w * keep.double()
     w = uniform_if_all_zero(w, keep).to(x.dtype)

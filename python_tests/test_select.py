@@ -155,3 +155,35 @@ def test_build_info_reports_the_build():
     assert info["torch_version"] == torch.__version__.split("+")[0]
     if not info["cuda"]:
         assert info["cuda_archs"] == ""
+
+
+def test_weightings_differ_where_they_should():
+    # 300 confident points in one blob, 60 uncertain ones in another: the
+    # uncertainty weightings spend the budget on the uncertain blob, the
+    # uniform one (plain K-Means) by the blobs' sizes.
+    g = torch.Generator().manual_seed(0)
+    x = torch.cat([torch.randn(300, 8, generator=g), torch.randn(60, 8, generator=g) + 6])
+    sure = torch.full((300, 4), 0.001)
+    sure[:, 0] = 0.997
+    unsure = torch.softmax(torch.randn(60, 4, generator=g) * 0.1, dim=1)
+    p = torch.cat([sure, unsure])
+    on_unsure = {w: int((clue_ext.select(x, p, 12, seed=0, weighting=w) >= 300).sum())
+                 for w in ("entropy", "margin", "uniform")}
+    assert on_unsure["entropy"] >= 10 and on_unsure["margin"] >= 10, on_unsure
+    assert on_unsure["uniform"] <= 5, on_unsure
+
+
+def test_uniform_weighting_is_plain_kmeans_and_margin_weights_follow_the_formula():
+    x, p = pool(n=400)
+    kmeans = clue_ext.weighted_kmeans(x, torch.ones(400), 15, seed=3)
+    expected = clue_ext.ops.nearest_points(x, kmeans.centroids)
+    assert clue_ext.select(x, p, 15, seed=3, weighting="uniform").tolist() == expected.tolist()
+    from clue_ext.selection import margin_weights
+
+    top = torch.sort(p.double(), dim=1, descending=True).values
+    torch.testing.assert_close(margin_weights(p), 1 - (top[:, 0] - top[:, 1]))
+    retempered = torch.softmax(torch.log(p.double()) / 0.5, dim=1)
+    top = torch.sort(retempered, dim=1, descending=True).values
+    torch.testing.assert_close(margin_weights(p, 0.5), 1 - (top[:, 0] - top[:, 1]))
+    with pytest.raises(ValueError, match="weighting must be one of 'entropy', 'margin', 'uniform'"):
+        clue_ext.select(x, p, 5, weighting="variance")

@@ -156,7 +156,8 @@ def test_labeled_may_be_a_mask_or_indices_and_is_checked(model, pool):
 
 def test_registry_names_and_options():
     assert available_strategies() == [
-        "uniform", "entropy", "margin", "least-confidence", "coreset", "badge", "aada", "clue"]
+        "uniform", "entropy", "margin", "least-confidence", "coreset", "badge", "aada", "clue", "clue-margin",
+        "clue-uniform"]
     assert get_strategy("Least_Confidence").name == "least-confidence"
     with pytest.raises(ValueError, match="unknown strategy 'bald'.*valid names: uniform"):
         get_strategy("bald")
@@ -332,14 +333,16 @@ def test_aada_without_a_discriminator_needs_source_data(model, pool, source):
 # --------------------------------------------------------------------------- CLUE
 
 
+@pytest.mark.parametrize("name,weighting", [("clue", "entropy"), ("clue-margin", "margin"),
+                                            ("clue-uniform", "uniform")])
 @pytest.mark.parametrize("temperature", [1.0, 0.1])
-def test_clue_is_select_with_the_labeled_set_excluded(model, pool, temperature):
+def test_clue_is_select_with_the_labeled_set_excluded(model, pool, temperature, name, weighting):
     labeled = labeled_mask()
     ctx = context(model, pool, labeled, seed=4)
-    picks = get_strategy("clue", temperature=temperature).query(10, ctx)
+    picks = get_strategy(name, temperature=temperature).query(10, ctx)
     seed = int(torch.randint(0, 2**62, (1,), generator=torch.Generator().manual_seed(4)))
     with torch.no_grad():
         logits, phi = model(pool.tensors[0])
     expected = clue_ext.select(phi, torch.softmax(logits.double(), 1), 10, temperature=temperature, seed=seed,
-                               exclude=labeled)
+                               exclude=labeled, weighting=weighting)
     assert picks.tolist() == expected.tolist()

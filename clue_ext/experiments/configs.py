@@ -260,7 +260,7 @@ class ExperimentConfig:
 
     def strategy_options(self, name: str) -> dict[str, Any]:
         """Keyword arguments of ``get_strategy`` for strategy ``name``."""
-        if name == "clue":
+        if name in ("clue", "clue-margin", "clue-uniform"):
             return {"temperature": self.temperature}
         if name == "aada":
             return {"discriminator_epochs": self.aada_discriminator_epochs, "discriminator_lr": self.lr}

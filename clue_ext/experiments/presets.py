@@ -14,7 +14,8 @@ from typing import Optional
 
 from .configs import ExperimentConfig
 
-ALL_STRATEGIES = ("uniform", "entropy", "margin", "least-confidence", "coreset", "badge", "aada", "clue")
+ALL_STRATEGIES = ("uniform", "entropy", "margin", "least-confidence", "coreset", "badge", "aada", "clue",
+                  "clue-margin", "clue-uniform")
 PAPER_STRATEGIES = ("uniform", "entropy", "margin", "coreset", "badge", "clue")
 
 

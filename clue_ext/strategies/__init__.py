@@ -16,7 +16,7 @@ in ``registry.py``.
 from .aada import AADA
 from .badge import Badge
 from .base import Strategy
-from .clue import Clue
+from .clue import Clue, ClueMargin, ClueUniform
 from .context import QueryContext
 from .coreset import Coreset
 from .entropy import Entropy
@@ -30,6 +30,8 @@ __all__ = [
     "AADA",
     "Badge",
     "Clue",
+    "ClueMargin",
+    "ClueUniform",
     "Coreset",
     "Entropy",
     "LeastConfidence",

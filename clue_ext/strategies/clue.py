@@ -1,4 +1,5 @@
-"""``clue``: Clustering Uncertainty-weighted Embeddings (Prabhu et al., ICCV 2021)."""
+"""``clue``: Clustering Uncertainty-weighted Embeddings (Prabhu et al., ICCV 2021), and its
+Fig. 4a variants ``clue-margin`` and ``clue-uniform``."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ class Clue(Strategy):
     """
 
     name = "clue"
+    weighting = "entropy"
 
     def __init__(self, temperature: float = 1.0, max_iter: int = 300, tol: float = 1e-4):
         if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or not (
@@ -39,4 +41,20 @@ class Clue(Strategy):
             exclude=context.labeled.to(context.device),
             max_iter=self.max_iter,
             tol=self.tol,
+            weighting=self.weighting,
         )
+
+
+class ClueMargin(Clue):
+    """CLUE weighted by margin uncertainty, 1 - (p1 - p2) (the paper's Fig. 4a)."""
+
+    name = "clue-margin"
+    weighting = "margin"
+
+
+class ClueUniform(Clue):
+    """CLUE with every weight 1: K-Means on the embeddings, diversity alone (Fig. 4a).
+    The temperature has no effect."""
+
+    name = "clue-uniform"
+    weighting = "uniform"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from .aada import AADA
 from .badge import Badge
 from .base import Strategy
-from .clue import Clue
+from .clue import Clue, ClueMargin, ClueUniform
 from .coreset import Coreset
 from .entropy import Entropy
 from .least_confidence import LeastConfidence
@@ -13,7 +13,8 @@ from .margin import Margin
 from .uniform import Uniform
 
 _STRATEGIES: dict[str, type[Strategy]] = {
-    cls.name: cls for cls in (Uniform, Entropy, Margin, LeastConfidence, Coreset, Badge, AADA, Clue)
+    cls.name: cls
+    for cls in (Uniform, Entropy, Margin, LeastConfidence, Coreset, Badge, AADA, Clue, ClueMargin, ClueUniform)
 }
 
 
