@@ -13,6 +13,7 @@ from .cli import parse
 from .presets import PRESETS
 from .reporting import summary_text
 from .runner import ConfigMismatchError, run_experiment
+from .sweep import run_sweep
 
 
 def configure_logging(quiet: bool, verbose: bool) -> None:
@@ -37,6 +38,8 @@ def main(argv: Optional[list[str]] = None) -> int:
         torch.set_num_threads(threads)
     try:
         with logging_redirect_tqdm():
+            if args.sweep is not None:
+                return _report_sweep(run_sweep(config, options, args.sweep, metadata={"preset": preset.name}))
             result = run_experiment(config, options, metadata={"preset": preset.name})
     except KeyboardInterrupt:
         print(f"\ninterrupted: every completed round is saved in {options.out_dir}; "
@@ -56,6 +59,15 @@ def main(argv: Optional[list[str]] = None) -> int:
     print("target test accuracy (%), mean ± std over runs:")
     print(summary_text(result.rows, config))
     print(f"wrote {result.out_dir}/: results.jsonl, summary.md, accuracy.png, config.json")
+    return 0
+
+
+def _report_sweep(result) -> int:
+    field = next(iter(result.rows))["sweep_field"] if result.rows else "?"
+    for value, config in result.configs.items():
+        print(f"\n{field} = {value:g}: {config.rounds} rounds of {config.budget} labels")
+        print(summary_text([r for r in result.rows if r["sweep_value"] == value], config))
+    print(f"wrote {result.out_dir}/: results.jsonl, summary.md, sweep.png, and one folder per value")
     return 0
 
 

@@ -21,6 +21,7 @@ from ..models import available_models, is_known_model
 from ..strategies import available_strategies, canonical_strategy_name
 from .configs import ExperimentConfig, RunOptions
 from .presets import DEFAULT_PRESET, PRESETS, Preset, get_preset
+from .sweep import SweepSpec, config_for, parse_sweep
 
 
 def _integer(low: int) -> Callable[[str], int]:
@@ -67,6 +68,16 @@ def _name_list(valid: Callable[[], list[str]], canonical: Callable[[str], str], 
 
     parse.__name__ = f"{what} list"
     return parse
+
+
+def _sweep(text: str) -> SweepSpec:
+    try:
+        return parse_sweep(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+_sweep.__name__ = "sweep"
 
 
 def _is_valid(canonical, name) -> bool:
@@ -168,6 +179,9 @@ def build_parser() -> argparse.ArgumentParser:
     what.add_argument("--runs", type=_integer(1), help="independent repetitions (mean and std over them)")
     what.add_argument("--seed", type=_integer(0), help="seed of every random choice")
     what.add_argument("--temperature", type=_positive_float, help="CLUE's softmax temperature T")
+    what.add_argument("--sweep", type=_sweep, metavar="FIELD=V1,V2,...",
+                      help="run the experiment once per value of a numeric config field (e.g. temperature=0.1,1,10; "
+                           "budget=5,10,20 keeps the total labels), into one folder")
 
     train = parser.add_argument_group("training")
     train.add_argument("--epochs", type=_integer(0), help="epochs of the model update after each round")
@@ -236,6 +250,12 @@ def resolve(parser: argparse.ArgumentParser, args: argparse.Namespace) -> tuple[
         config = preset.config.replace(**changes)
     except ValueError as error:
         parser.error(str(error))
+    if args.sweep is not None:
+        try:
+            for value in args.sweep.values:
+                config_for(config, args.sweep.field, value)
+        except ValueError as error:
+            parser.error(f"argument --sweep: {error}")
     options = RunOptions(
         out_dir=args.out if args.out is not None else default_out_dir(preset, config),
         cache_dir=args.cache_dir,
