@@ -207,6 +207,8 @@ def build_parser() -> argparse.ArgumentParser:
     where.add_argument("--out", type=Path,
                        help="output folder (default: runs/<preset>, or runs/<source>-to-<target> for folders)")
     where.add_argument("--cache-dir", type=Path, help="source / round-0 model cache (default: <out>/cache)")
+    where.add_argument("--plot-picks", action="store_true",
+                       help="draw picks_round1.png: a t-SNE of the pool with each strategy's round-1 picks (Fig. 3)")
     where.add_argument("--keep-checkpoints", action="store_true",
                        help="keep finished units' model states, so more --rounds can extend them later")
     where.add_argument("--threads", type=_integer(1), help="torch CPU threads (default: the preset's; 1 for the offline presets)")
@@ -264,6 +266,7 @@ def resolve(parser: argparse.ArgumentParser, args: argparse.Namespace) -> tuple[
         download=args.download,
         progress=not args.quiet,
         keep_checkpoints=args.keep_checkpoints,
+        plot_picks=args.plot_picks,
     )
     return preset, config, options
 

@@ -282,6 +282,8 @@ class RunOptions:
         keep_checkpoints: keep the model state of finished (strategy, DA, run)
             units, so a later call with more rounds can extend them; otherwise
             only their result rows are kept (a ResNet-34 state is ~85 MB each).
+        plot_picks: save run 0's round-1 picks with the pool's embeddings and
+            draw ``picks_round1.png`` (t-SNE, see picks_plot.py).
     """
 
     out_dir: Path
@@ -291,6 +293,7 @@ class RunOptions:
     download: bool = False
     progress: bool = True
     keep_checkpoints: bool = False
+    plot_picks: bool = False
 
     @property
     def resolved_cache_dir(self) -> Path:

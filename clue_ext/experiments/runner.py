@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Callable, Optional
 
 import torch
+from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from .. import __version__
@@ -42,6 +43,7 @@ from ..strategies import QueryContext, get_strategy
 from . import storage
 from .configs import ExperimentConfig, RunOptions
 from .data_views import DatasetView, limit_shift
+from .picks_plot import plot_picks, save_round1
 from .reporting import sort_rows, write_reports
 from .seeds import round_seeds, run_seed, source_seed, source_split_seed
 from .stages import StageCache
@@ -103,6 +105,7 @@ class ExperimentRunner:
         self.device = torch.device(options.device)
         self.shift = shift
         self.rows: dict[tuple, dict] = {}
+        self._labels: Optional[torch.Tensor] = None
 
     # ------------------------------------------------------------------ driver
 
@@ -135,6 +138,8 @@ class ExperimentRunner:
                     self._run_unit(da_method, strategy, run, start)
         rows = sort_rows(self.rows.values(), self.config)
         write_reports(self.out_dir, rows, self.config)
+        if self.options.plot_picks:
+            plot_picks(self.out_dir, self.config.da_methods, self.config.strategies, seed=self.config.seed)
         seconds = time.perf_counter() - started
         logger.info("done in %.1f s; results in %s", seconds, self.out_dir)
         return ExperimentResult(rows=rows, out_dir=self.out_dir, seconds=seconds)
@@ -219,6 +224,9 @@ class ExperimentRunner:
             query_started = time.perf_counter()
             picks = strategy.query(n, context)
             query_seconds = time.perf_counter() - query_started
+            if self.options.plot_picks and round_index == 1 and run == 0:
+                correct = context.outputs.logits.argmax(dim=1).cpu() == self._pool_labels()
+                save_round1(self.out_dir, da_method, strategy_name, context.outputs.embeddings, correct, picks)
             labeled.extend(picks.tolist())
             record["labeled"] = labeled
 
@@ -237,6 +245,12 @@ class ExperimentRunner:
                     da_method, strategy_name, run, round_index, len(labeled), accuracy, query_seconds, train_seconds)
         return self._row(da_method, strategy_name, run, round_index, len(labeled), accuracy, query_seconds,
                          train_seconds)
+
+    def _pool_labels(self) -> torch.Tensor:
+        if self._labels is None:
+            loader = DataLoader(self.shift.target_pool, batch_size=INFERENCE_BATCH, shuffle=False)
+            self._labels = torch.cat([torch.as_tensor(labels) for _, labels in loader])
+        return self._labels
 
     def _row(self, da_method, strategy, run, round_index, n_labels, accuracy, query_seconds, train_seconds) -> dict:
         return {
