@@ -27,7 +27,7 @@ import pytest
 import torch
 
 import clue_ext
-from clue_ext.select import entropy_weights
+from clue_ext.selection import entropy_weights
 from clue_ext.selftest import embedding_like
 
 pytestmark = [

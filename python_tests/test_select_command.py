@@ -124,3 +124,12 @@ def test_importing_the_command_module_keeps_select_callable():
 
     x, probs = pool(n=200)
     assert clue_ext.select(x, probs, 5, seed=0).tolist() == clue_ext.selection.select(x, probs, 5, seed=0).tolist()
+
+
+def test_weight_functions_still_import_from_clue_ext_select():
+    # They lived in clue_ext/select.py before the library code moved to selection.py.
+    from clue_ext.select import entropy_weights as moved, margin_weights, sample_weights
+
+    probs = torch.softmax(torch.randn(20, 4, generator=torch.Generator().manual_seed(0)), dim=1)
+    assert moved is entropy_weights
+    assert torch.equal(sample_weights(probs, weighting="margin"), margin_weights(probs))
