@@ -29,7 +29,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         argv = sys.argv[1:]
     if "--list-presets" in argv:
         for preset in PRESETS.values():
-            print(f"{preset.name:14s} {preset.description}")
+            print(f"{preset.name:20s} {preset.description}")
         return 0
     args, preset, config, options = parse(argv)
     configure_logging(args.quiet, args.verbose)
@@ -53,7 +53,8 @@ def main(argv: Optional[list[str]] = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     print()
-    print(f"{config.shift_name} (preset {preset.name}): {len(config.strategies)} strategies x "
+    start = ", from scratch" if config.from_scratch else ""
+    print(f"{config.shift_name} (preset {preset.name}{start}): {len(config.strategies)} strategies x "
           f"{','.join(config.da_methods)} x {config.runs} run(s) x {config.rounds} rounds of {config.budget} labels, "
           f"{result.seconds:.0f} s")
     print("target test accuracy (%), mean ± std over runs:")

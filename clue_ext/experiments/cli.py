@@ -19,7 +19,7 @@ from ..data.folders import folder_domain_name
 from ..adapt.hparams import EPOCH_LENGTHS
 from ..models import available_models, is_known_model
 from ..strategies import available_strategies, canonical_strategy_name
-from .configs import ExperimentConfig, RunOptions
+from .configs import INITS, SOURCE_STRATEGIES, ExperimentConfig, RunOptions
 from .presets import DEFAULT_PRESET, PRESETS, Preset, get_preset
 from .sweep import SweepSpec, config_for, parse_sweep
 
@@ -174,6 +174,10 @@ def build_parser() -> argparse.ArgumentParser:
     what.add_argument("--model", type=_model_name,
                       help="network: lenet (28x28 inputs), resnet34, or any torchvision classification model "
                            "(resnet50, efficientnet_b0, vit_b_16, ...)")
+    what.add_argument("--init", choices=INITS,
+                      help="source: train on the labeled source first (Active DA, the default); scratch: start "
+                           "from the model's initialisation and never use source data, fine-tuning on the target "
+                           "labels alone (conventional active learning; implies --da ft)")
     what.add_argument("--rounds", type=_integer(1), help="acquisition rounds")
     what.add_argument("--budget", type=_integer(1), help="target labels acquired per round")
     what.add_argument("--runs", type=_integer(1), help="independent repetitions (mean and std over them)")
@@ -217,7 +221,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-_CONFIG_FLAGS = ("source", "target", "source_dir", "target_dir", "test_fraction", "strategies", "da_methods",
+_CONFIG_FLAGS = ("init", "source", "target", "source_dir", "target_dir", "test_fraction", "strategies", "da_methods",
                  "model", "rounds", "budget", "runs", "seed", "temperature", "epochs", "source_epochs", "uda_epochs",
                  "steps_per_epoch", "epoch_length", "source_val_fraction", "batch_size", "lr", "source_lr", "uda_lr",
                  "weights")
@@ -227,12 +231,17 @@ def resolve(parser: argparse.ArgumentParser, args: argparse.Namespace) -> tuple[
     """The preset, config and run options the parsed ``args`` ask for.
 
     Cross-flag problems (an unknown shift, weights for a model without any)
-    are reported through ``parser.error`` naming the flags.
+    are reported through ``parser.error`` naming the flags. A preset's own
+    sweep becomes ``args.sweep`` unless ``--sweep`` gave one.
     """
     preset = get_preset(args.preset)
     changes = {name: getattr(args, name) for name in _CONFIG_FLAGS if getattr(args, name) is not None}
     if args.weights is not None:
         changes["pretrained"] = True
+    if args.init == "scratch":
+        # Learning from scratch has no source data: fine-tuning, and no strategy that needs the source.
+        changes.setdefault("da_methods", ("ft",))
+        changes.setdefault("strategies", tuple(s for s in preset.config.strategies if s not in SOURCE_STRATEGIES))
     if (args.source_dir is None) != (args.target_dir is None):
         parser.error("arguments --source-dir/--target-dir: give both folders (or neither)")
     if args.test_fraction is not None and args.target_dir is None:
@@ -252,6 +261,8 @@ def resolve(parser: argparse.ArgumentParser, args: argparse.Namespace) -> tuple[
         config = preset.config.replace(**changes)
     except ValueError as error:
         parser.error(str(error))
+    if args.sweep is None and preset.sweep is not None:
+        args.sweep = parse_sweep(preset.sweep)
     if args.sweep is not None:
         try:
             for value in args.sweep.values:

@@ -28,6 +28,13 @@ from ..strategies import canonical_strategy_name
 # run, or how to report it; they do not change any single result.
 GRID_FIELDS = ("strategies", "da_methods", "runs", "rounds", "report_labels")
 
+# How the model starts: trained on the labeled source domain (Active DA, the
+# paper's setting), or from its initialisation alone with no source data at
+# any point (conventional active learning, the paper's Sec. 4.6 "from scratch").
+INITS = ("source", "scratch")
+# Strategies that need labeled source data, which a from-scratch run never sees.
+SOURCE_STRATEGIES = ("aada",)
+
 
 @dataclass(frozen=True)
 class ExperimentConfig:
@@ -55,6 +62,13 @@ class ExperimentConfig:
         model: ``lenet``, ``resnet34`` or another torchvision classification
             model (see ``clue_ext.models.available_models``).
         pretrained: ImageNet initialisation (not lenet); ``weights`` names the file.
+        init: ``"source"`` (train on the labeled source, adapt in round 0:
+            Active DA) or ``"scratch"``: the model starts from its
+            initialisation (random, or ImageNet with ``pretrained``), no
+            source data is used anywhere, and the rounds fine-tune on the
+            acquired target labels alone, as in conventional active learning;
+            it takes ``da_methods=("ft",)`` and no strategy that needs source
+            data (``aada``).
         strategies, da_methods: the grid (registered names).
         rounds, budget: acquisition rounds and labels acquired per round.
         runs: independent repetitions (the paper uses 3).
@@ -96,6 +110,7 @@ class ExperimentConfig:
     model: str = "lenet"
     pretrained: bool = False
     weights: Optional[str] = None
+    init: str = "source"
     strategies: tuple[str, ...] = ("uniform", "entropy", "margin", "coreset", "badge", "clue")
     da_methods: tuple[str, ...] = ("mme",)
     rounds: int = 30
@@ -132,6 +147,7 @@ class ExperimentConfig:
         object.__setattr__(self, "source", _name("source", self.source))
         object.__setattr__(self, "target", _name("target", self.target))
         object.__setattr__(self, "model", _name("model", self.model))
+        object.__setattr__(self, "init", _name("init", self.init))
         object.__setattr__(self, "strategies", _strategies(self.strategies))
         object.__setattr__(self, "da_methods", _da_methods(self.da_methods))
         object.__setattr__(self, "report_labels", tuple(int(v) for v in self.report_labels))
@@ -172,6 +188,15 @@ class ExperimentConfig:
                 raise ValueError(f"{name} must be a bool, got {getattr(self, name)!r}")
         if (self.pretrained or self.weights) and self.model == "lenet":
             raise ValueError("lenet has no pretrained weights; pretrained and weights are for the torchvision models")
+        if self.init not in INITS:
+            raise ValueError(f"init must be one of {INITS}, got {self.init!r}")
+        if self.init == "scratch":
+            if self.da_methods != ("ft",):
+                raise ValueError("init='scratch' learns from target labels alone: da_methods must be ('ft',), got "
+                                 f"{self.da_methods} (the other DA methods train on the source domain)")
+            needs_source = [s for s in self.strategies if s in SOURCE_STRATEGIES]
+            if needs_source:
+                raise ValueError(f"init='scratch' uses no source data, which strategies {needs_source} need")
         bad = [v for v in self.report_labels if v < 1]
         if bad:
             raise ValueError(f"report_labels must be positive label counts, got {list(self.report_labels)}")
@@ -195,6 +220,11 @@ class ExperimentConfig:
                 f"unknown shift {self.source}->{self.target} (source, target); valid: {valid}. "
                 "Give source_dir/target_dir for image folders, or pass the data as run_experiment(..., shift=...)"
             )
+
+    @property
+    def from_scratch(self) -> bool:
+        """True when no source data is used (``init="scratch"``)."""
+        return self.init == "scratch"
 
     @property
     def total_labels(self) -> int:
@@ -223,6 +253,9 @@ class ExperimentConfig:
         data = self.as_dict()
         for key in GRID_FIELDS:
             data.pop(key)
+        if self.init == "source":
+            # Left out at its default so folders written before the field existed keep their identity.
+            data.pop("init")
         if self.weights is not None:
             # The file's size stands in for its content: a different file, not a different path, matters.
             path = Path(self.weights).expanduser()

@@ -4,7 +4,10 @@
 paper's setups (Sec. 4.2 and the authors' configs) and need the real data
 sets (see ``clue_ext.data``). The embedded presets run offline on data that
 ships with ordinary packages, sized to finish in minutes on a laptop CPU;
-``tiny`` exists for tests and smoke checks.
+``tiny`` exists for tests and smoke checks. ``scratch-mnist`` is the
+paper's from-scratch comparison (Sec. 4.6) and the ``analysis-*`` presets its
+analyses (Fig. 4a-d) on the default offline shift; the sweeps among them run
+as ``--sweep`` does.
 """
 
 from __future__ import annotations
@@ -28,12 +31,16 @@ class Preset:
     layers gain little from a second thread on an idle machine (~1.4x) and lose
     several-fold on a shared one, where OpenMP threads wait on each other
     behind other processes.
+
+    ``sweep``: a ``--sweep`` the preset runs unless the command line gives
+    its own (``FIELD=v1,v2,...``).
     """
 
     name: str
     description: str
     config: ExperimentConfig
     threads: Optional[int] = None
+    sweep: Optional[str] = None
 
 
 # The authors' DomainNet configuration (ResNet-34, batch 64, Adam 1e-5, loss
@@ -90,8 +97,15 @@ _EMBEDDED = dict(
 )
 
 
-def _preset(name: str, description: str, threads: Optional[int] = None, **fields) -> Preset:
-    return Preset(name, description, ExperimentConfig(**fields), threads)
+def _preset(name: str, description: str, threads: Optional[int] = None, sweep: Optional[str] = None,
+            **fields) -> Preset:
+    return Preset(name, description, ExperimentConfig(**fields), threads, sweep)
+
+
+def _analysis(name: str, description: str, sweep: Optional[str] = None, **changes) -> Preset:
+    """A preset of the paper's Sec. 4.5-4.6 analyses: ``synth-mnist`` with ``changes``."""
+    return _preset(name, description, sweep=sweep, source="synth", target="mnist", threads=1,
+                   **{**_EMBEDDED, **changes})
 
 
 PRESETS: dict[str, Preset] = {
@@ -111,6 +125,36 @@ PRESETS: dict[str, Preset] = {
             "uci-mnist",
             "offline: scikit-learn's 8x8 digits upscaled -> 5k real MNIST digits, LeNet, MME, 5 x 10 labels, 2 runs",
             source="uci", target="mnist", threads=1, **_EMBEDDED,
+        ),
+        _analysis(
+            "scratch-mnist",
+            "offline, Sec. 4.6: active learning from scratch on 5k real MNIST digits (no source data), LeNet "
+            "fine-tuned on the labels alone, the paper's strategies, 5 x 20 labels, 2 runs",
+            init="scratch", da_methods=("ft",), strategies=PAPER_STRATEGIES, budget=20,
+            report_labels=(20, 40, 60, 100),
+        ),
+        _analysis(
+            "analysis-weighting",
+            "offline, Fig. 4a: CLUE's sample weights (entropy, margin, none) against uniform sampling, synth->mnist, "
+            "MME, 5 x 10 labels, 2 runs",
+            strategies=("uniform", "clue", "clue-margin", "clue-uniform"),
+        ),
+        _analysis(
+            "analysis-temperature",
+            "offline, Fig. 4b: CLUE at temperatures T = 0.1, 1, 10 (a sweep), synth->mnist, MME, 5 x 10 labels, 2 runs",
+            sweep="temperature=0.1,1,10", strategies=("clue",),
+        ),
+        _analysis(
+            "analysis-budget",
+            "offline, Fig. 4c: CLUE and uniform with B = 5, 10, 25 per round for 50 labels in all (a sweep), "
+            "synth->mnist, MME, 2 runs",
+            sweep="budget=5,10,25", strategies=("uniform", "clue"), report_labels=(),
+        ),
+        _analysis(
+            "analysis-da",
+            "offline, Fig. 4d: CLUE and uniform under six DA methods (ft, DANN, MME, MMD, VADA, ENT), synth->mnist, "
+            "5 x 10 labels, 1 run",
+            strategies=("uniform", "clue"), da_methods=("ft", "dann", "mme", "mmd", "vada", "ent"), runs=1,
         ),
         _preset(
             "tiny",

@@ -218,7 +218,7 @@ class ExperimentRunner:
         with isolated_global_rng(global_seed, self.device):
             context = QueryContext.create(
                 model, pool, labeled, device=self.device, generator=torch.Generator().manual_seed(strategy_seed),
-                da_method=method, source_train=self.shift.source_train, batch_size=INFERENCE_BATCH,
+                da_method=method, source_train=self._labeled_source(), batch_size=INFERENCE_BATCH,
             )
             n = min(c.budget, int(context.unlabeled_indices.numel()))
             query_started = time.perf_counter()
@@ -235,7 +235,7 @@ class ExperimentRunner:
             mask = torch.zeros(len(pool), dtype=torch.bool)
             mask[labeled] = True
             method.train_round(
-                model, self.shift.source_train, DatasetView(pool_train, labeled),
+                model, self._labeled_source(), DatasetView(pool_train, labeled),
                 DatasetView(pool_train, (~mask).nonzero().flatten()),
                 epochs=c.epochs, device=self.device, progress=self.options.progress,
             )
@@ -245,6 +245,10 @@ class ExperimentRunner:
                     da_method, strategy_name, run, round_index, len(labeled), accuracy, query_seconds, train_seconds)
         return self._row(da_method, strategy_name, run, round_index, len(labeled), accuracy, query_seconds,
                          train_seconds)
+
+    def _labeled_source(self):
+        """The labeled source set the rounds may use; none from scratch."""
+        return None if self.config.from_scratch else self.shift.source_train
 
     def _pool_labels(self) -> torch.Tensor:
         if self._labels is None:

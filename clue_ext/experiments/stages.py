@@ -1,6 +1,7 @@
 """The two stages every unit of a run shares, computed once and cached on disk.
 
-* the source model (trained on labeled source data), shared by all runs;
+* the source model (trained on labeled source data), shared by all runs; from
+  scratch (``init="scratch"``), the untrained model stands in for it;
 * round 0 of each (DA method, run): the source model after unsupervised
   adaptation to the target pool (``ft`` skips it), and its target accuracy.
 
@@ -34,9 +35,13 @@ STAGE_VERSION = 2
 
 def source_key(config: ExperimentConfig) -> str:
     fields = config.identity_fields()
-    keep = ("source", "target", "source_dir", "target_dir", "test_fraction", "data_seed", "limit_source", "model",
-            "pretrained", "weights", "source_epochs", "source_lr", "source_val_fraction", "weight_decay",
-            "batch_size", "seed")
+    if config.from_scratch:
+        # No source training: only what builds the initial model matters.
+        keep = ("init", "source", "target", "source_dir", "target_dir", "model", "pretrained", "weights", "seed")
+    else:
+        keep = ("source", "target", "source_dir", "target_dir", "test_fraction", "data_seed", "limit_source", "model",
+                "pretrained", "weights", "source_epochs", "source_lr", "source_val_fraction", "weight_decay",
+                "batch_size", "seed")
     return stable_hash({"stage": "source", "version": STAGE_VERSION, **{k: fields[k] for k in keep}})
 
 
@@ -82,6 +87,8 @@ class StageCache:
             return cached
         seed = source_seed(self.config.seed)
         model = build_initial_model(self.config, self.shift, seed, self.device)
+        if self.config.from_scratch:
+            return self._save_untrained(path, model)
         started = time.perf_counter()
         training = train_source_model(model, self.config, self.shift.source_train, seed=seed, device=self.device,
                                       progress=self.progress, source_val=self.source_val)
@@ -95,6 +102,19 @@ class StageCache:
         storage.save_torch(path, result)
         logger.info("source model: trained in %.1f s, %s accuracy %.2f%% before adaptation",
                     result["seconds"], self.shift.name, result["target_accuracy"])
+        return result
+
+    def _save_untrained(self, path: Path, model) -> dict:
+        result = {
+            "model": cpu_state(model),
+            "target_accuracy": evaluate_accuracy(model, self.shift.target_test, self.device),
+            "seconds": 0.0,
+            "best_epoch": None,
+            "val_accuracy": None,
+        }
+        storage.save_torch(path, result)
+        logger.info("from scratch: the initial model, %s accuracy %.2f%% before any label",
+                    self.shift.name, result["target_accuracy"])
         return result
 
     def round0(self, da_method: str, run: int) -> dict:
