@@ -96,8 +96,12 @@ def main():
         except Exception as error:
             results[name] = (type(error).__name__, str(error))
     torch.save(results, os.path.join(out, f"rank{rank}.pt"))
-    if "die" not in scenarios:
-        dist.destroy_process_group()
+    if "die" in scenarios:
+        # With a peer gone, gloo's teardown at interpreter exit can abort (std::terminate, status -6)
+        # after the result is saved; what the test checks is that result, so leave without teardown.
+        sys.stdout.flush()
+        os._exit(0)
+    dist.destroy_process_group()
 
 
 if __name__ == "__main__":
