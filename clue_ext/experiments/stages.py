@@ -87,34 +87,25 @@ class StageCache:
             return cached
         seed = source_seed(self.config.seed)
         model = build_initial_model(self.config, self.shift, seed, self.device)
-        if self.config.from_scratch:
-            return self._save_untrained(path, model)
         started = time.perf_counter()
-        training = train_source_model(model, self.config, self.shift.source_train, seed=seed, device=self.device,
-                                      progress=self.progress, source_val=self.source_val)
+        training = None
+        if not self.config.from_scratch:  # from scratch, the untrained model stands in for the source model
+            training = train_source_model(model, self.config, self.shift.source_train, seed=seed,
+                                          device=self.device, progress=self.progress, source_val=self.source_val)
         result = {
             "model": cpu_state(model),
             "target_accuracy": evaluate_accuracy(model, self.shift.target_test, self.device),
-            "seconds": time.perf_counter() - started,
-            "best_epoch": training.best_epoch,
-            "val_accuracy": training.val_accuracy,
+            "seconds": time.perf_counter() - started if training is not None else 0.0,
+            "best_epoch": training.best_epoch if training is not None else None,
+            "val_accuracy": training.val_accuracy if training is not None else None,
         }
         storage.save_torch(path, result)
-        logger.info("source model: trained in %.1f s, %s accuracy %.2f%% before adaptation",
-                    result["seconds"], self.shift.name, result["target_accuracy"])
-        return result
-
-    def _save_untrained(self, path: Path, model) -> dict:
-        result = {
-            "model": cpu_state(model),
-            "target_accuracy": evaluate_accuracy(model, self.shift.target_test, self.device),
-            "seconds": 0.0,
-            "best_epoch": None,
-            "val_accuracy": None,
-        }
-        storage.save_torch(path, result)
-        logger.info("from scratch: the initial model, %s accuracy %.2f%% before any label",
-                    self.shift.name, result["target_accuracy"])
+        if training is None:
+            logger.info("from scratch: the initial model, %s accuracy %.2f%% before any label",
+                        self.shift.name, result["target_accuracy"])
+        else:
+            logger.info("source model: trained in %.1f s, %s accuracy %.2f%% before adaptation",
+                        result["seconds"], self.shift.name, result["target_accuracy"])
         return result
 
     def round0(self, da_method: str, run: int) -> dict:
