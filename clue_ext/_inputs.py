@@ -21,11 +21,13 @@ _FLOATING = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
 def as_tensor(value, name: str, *, device: Optional[torch.device] = None) -> torch.Tensor:
     """A tensor view of `value` (torch tensor or numpy array), numeric only."""
     if isinstance(value, torch.Tensor):
-        tensor = value
+        if value.layout != torch.strided:
+            raise TypeError(f"{name} must be a dense tensor, got layout {value.layout}; pass {name}.to_dense()")
+        # Selection is not differentiable: model outputs computed outside
+        # no_grad, and parameters, are read as plain values.
+        tensor = value.detach()
     elif isinstance(value, np.ndarray):
-        if value.dtype.kind not in "fiu":
-            raise TypeError(f"{name} must hold real numbers, got a numpy array of dtype {value.dtype}")
-        tensor = torch.from_numpy(np.ascontiguousarray(value))
+        tensor = torch.from_numpy(_native_numpy(value, name))
     else:
         raise TypeError(f"{name} must be a torch.Tensor or numpy.ndarray, got {type(value).__name__}")
     if tensor.dtype == torch.bool or tensor.is_complex():
@@ -33,6 +35,17 @@ def as_tensor(value, name: str, *, device: Optional[torch.device] = None) -> tor
     if device is not None:
         tensor = tensor.to(device)
     return tensor
+
+
+def _native_numpy(value: np.ndarray, name: str) -> np.ndarray:
+    """A contiguous array torch can wrap: native byte order, and float128 as float64."""
+    if value.dtype.kind not in "fiu":
+        raise TypeError(f"{name} must hold real numbers, got a numpy array of dtype {value.dtype}")
+    if value.dtype.kind == "f" and value.dtype.itemsize > 8:
+        value = value.astype(np.float64)  # torch has no long double; float64 keeps every pick's precision
+    if not value.dtype.isnative:
+        value = value.astype(value.dtype.newbyteorder("="))  # files written on big-endian machines
+    return np.ascontiguousarray(value)
 
 
 def compute_dtype(tensor: torch.Tensor) -> torch.dtype:
@@ -113,12 +126,21 @@ def as_non_negative_float(value, name: str) -> float:
     return value
 
 
+#: The seeds torch.Generator.manual_seed takes: a signed or unsigned 64-bit integer.
+SEED_RANGE = (-(2**63), 2**64 - 1)
+
+
 def as_seed(value) -> Optional[int]:
     if value is None:
         return None
+    if isinstance(value, torch.Tensor) and value.dim() == 0 and not value.dtype.is_floating_point:
+        value = value.item()
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise TypeError(f"seed must be an integer or None, got {type(value).__name__} {value!r}")
-    return int(value)
+    value = int(value)
+    if not SEED_RANGE[0] <= value <= SEED_RANGE[1]:
+        raise ValueError(f"seed must be a 64-bit integer, in [{SEED_RANGE[0]}, {SEED_RANGE[1]}], got {value}")
+    return value
 
 
 def as_exclude_mask(value, n: int, device: torch.device) -> Optional[torch.Tensor]:
@@ -143,6 +165,7 @@ def as_exclude_mask(value, n: int, device: torch.device) -> Optional[torch.Tenso
     if tensor.is_floating_point() or tensor.is_complex():
         raise TypeError(f"exclude must hold integer row indices or bools, got dtype {tensor.dtype}")
     indices = tensor.reshape(-1).long()
+    refuse_mask_as_integers(indices, n)
     if indices.numel() and (int(indices.min()) < 0 or int(indices.max()) >= n):
         raise ValueError(
             f"exclude holds row indices outside [0, {n}): min {int(indices.min())}, max {int(indices.max())}"
@@ -150,3 +173,21 @@ def as_exclude_mask(value, n: int, device: torch.device) -> Optional[torch.Tenso
     mask = torch.zeros(n, dtype=torch.bool, device=device)
     mask[indices] = True
     return mask
+
+
+def refuse_mask_as_integers(indices: torch.Tensor, n: int) -> None:
+    """ValueError for integer `exclude` of n entries, all 0 or 1: a bool mask saved as integers?
+
+    Integer arrays are row indices. Read as indices, n entries of only 0s and
+    1s repeat rows (n > 2) or exclude every row (n <= 2), which no caller
+    means; read as a mask they would exclude other rows. Neither guess is
+    safe, so the caller is asked to say which.
+    """
+    if indices.numel() != n or n == 0:
+        return
+    if bool(((indices == 0) | (indices == 1)).all()):
+        raise ValueError(
+            f"exclude holds {n} integers, all 0 or 1, one per row: it looks like a mask stored as integers. "
+            "Pass a bool mask (exclude.astype(bool) / exclude.bool()) to exclude the rows marked 1, "
+            "or the row indices of the rows to exclude"
+        )

@@ -14,8 +14,10 @@ from typing import NamedTuple, Optional
 
 import torch
 
-from . import _inputs
+from . import _inputs, _magnitude
+from ._precision import full_float32_matmuls
 from ._sampling import draw_seed, seeded_rows
+from ._variance import mean_feature_variance
 from .warm_start import projected_lloyd_start, worth_projecting
 
 
@@ -111,8 +113,32 @@ def weighted_kmeans(
 
     x, w = _check_kmeans_input(x, weights)
     k = _inputs.as_count(k, "k", low=1, high=x.shape[0], high_reason="the number of rows of x")
-    return run_kmeans(ops, x, w, k, seed=_inputs.as_seed(seed), max_iter=max_iter, tol=tol,
-                      n_local_trials=n_local_trials, init=check_init(init))
+    seed, init = _inputs.as_seed(seed), check_init(init)
+    largest = _magnitude.max_abs(x)
+    if not _magnitude.squares_fit(largest, x.shape[1], x.dtype):
+        raise ValueError(
+            f"x holds values up to {largest:.3g}: squared distances between its rows would overflow {x.dtype} "
+            "(clue_ext.select accepts such features, it returns indices only); pass float64 features or "
+            "rescale them"
+        )
+    exponent = _magnitude.scale_exponent(largest, x.shape[1], x.dtype)
+    with full_float32_matmuls(x.device):
+        result = run_kmeans(ops, _magnitude.scaled_by_power_of_two(x, exponent),
+                            _magnitude.normalized_weights(w), k, seed=seed, max_iter=max_iter, tol=tol,
+                            n_local_trials=n_local_trials, init=init)
+    return _in_callers_scale(result, exponent, w)
+
+
+def _in_callers_scale(result: KMeansResult, exponent: int, w: torch.Tensor) -> KMeansResult:
+    """`result` of features multiplied by 2**exponent (and of normalised weights), scaled back."""
+    sq_dists = result.sq_dists
+    if exponent:
+        sq_dists = _magnitude.scaled_by_power_of_two(sq_dists, -2 * exponent)
+    # The inertia is recomputed from the caller's weights in double: scaling the
+    # double back could overflow where the sum does not.
+    inertia = float((w.double() * sq_dists.double()).sum())
+    centroids = _magnitude.scaled_by_power_of_two(result.centroids, -exponent)
+    return KMeansResult(centroids, result.labels, inertia, result.n_iter, sq_dists)
 
 
 def check_init(init) -> str:
@@ -213,19 +239,6 @@ def lloyd(backend: ModuleType, x: torch.Tensor, w: torch.Tensor, centroids: torc
     centroids, labels, sq_dists, n_iter = backend.lloyd(x, w, centroids, max_iter, tol_abs)
     inertia = float((w.double() * sq_dists.double()).sum())
     return KMeansResult(centroids, labels, inertia, int(n_iter), sq_dists)
-
-
-def mean_feature_variance(x: torch.Tensor) -> float:
-    """Mean over columns of the (biased) variance of each column of x.
-
-    E||x||^2 - ||E x||^2, divided by D: two reductions in x's dtype and no
-    temporary as large as x (scikit-learn's np.var(X, axis=0).mean() up to
-    rounding, which a stopping tolerance does not notice).
-    """
-    n, d = x.shape
-    total_sq = float(torch.linalg.vector_norm(x)) ** 2
-    mean = x.mean(dim=0).double()
-    return max(0.0, (total_sq / n - float(mean.dot(mean))) / d)
 
 
 def lloyd_loop(backend: ModuleType, x: torch.Tensor, w: torch.Tensor, centroids: torch.Tensor,

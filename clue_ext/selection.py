@@ -11,11 +11,22 @@ from typing import Optional
 
 import torch
 
-from . import _inputs
+from . import _inputs, _magnitude
+from ._precision import full_float32_matmuls
 from .kmeans import DEFAULT_INIT, check_init, run_kmeans, uniform_if_all_zero
 
-# Rows of probs may be off from 1 by rounding (float16 softmax, for example).
+# Rows of probs may be off from 1 by rounding: float16 softmax rows by up to
+# 4e-4, bfloat16 ones by up to 3e-3 (its epsilon is 7.8e-3), whatever the
+# number of classes. So the tolerance is this, or the epsilon of the dtype the
+# caller passed, whichever is larger.
 _ROW_SUM_TOLERANCE = 1e-3
+
+
+def row_sum_tolerance(dtype: torch.dtype) -> float:
+    """How far from 1 a row of probabilities given in `dtype` may sum."""
+    if not dtype.is_floating_point:
+        return _ROW_SUM_TOLERANCE
+    return max(_ROW_SUM_TOLERANCE, torch.finfo(dtype).eps)
 
 
 def entropy_weights(probs: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
@@ -72,12 +83,13 @@ def check_probs(probs, n: int, device: torch.device) -> torch.Tensor:
         raise ValueError(f"probs must have one row per row of features ({n}), got {p.shape[0]} rows")
     if p.shape[1] == 0:
         raise ValueError("probs must have at least one column (class), got 0")
+    tolerance = row_sum_tolerance(p.dtype)
     p = p.to(_inputs.compute_dtype(p))
     _inputs.check_finite(p, "probs")
     if bool((p < 0).any()):
         raise ValueError(f"probs must be >= 0, got {int((p < 0).sum())} negative value(s)")
     sums = p.double().sum(dim=1)
-    off = (sums - 1.0).abs() > _ROW_SUM_TOLERANCE
+    off = (sums - 1.0).abs() > tolerance
     if bool(off.any()):
         row = int(off.nonzero()[0])
         raise ValueError(
@@ -122,6 +134,12 @@ def select(
 
     Returns:
         int64 tensor of `budget` distinct row indices, on the features' device.
+
+    Inputs that require grad are read as values (selection is not
+    differentiable). Features of any finite magnitude are accepted: those
+    whose squared distances would overflow or underflow their dtype are
+    first multiplied by a power of two (exact), so the picks do not change
+    when the features are scaled by one.
     """
     from . import ops
 
@@ -135,9 +153,12 @@ def select(
         budget, "budget", low=1, high=available,
         high_reason="the number of rows of features" if mask is None else "the rows of features not excluded",
     )
-    return select_with(ops, x, p, budget, temperature=temperature, seed=_inputs.as_seed(seed),
-                       exclude=mask, max_iter=max_iter, tol=tol, init=check_init(init),
-                       weighting=check_weighting(weighting))
+    seed = _inputs.as_seed(seed)
+    init, weighting = check_init(init), check_weighting(weighting)
+    x, _ = _magnitude.rescaled(x)
+    with full_float32_matmuls(x.device):
+        return select_with(ops, x, p, budget, temperature=temperature, seed=seed, exclude=mask,
+                           max_iter=max_iter, tol=tol, init=init, weighting=weighting)
 
 
 def select_with(backend, x: torch.Tensor, p: torch.Tensor, budget: int, *, temperature: float,
@@ -148,6 +169,8 @@ def select_with(backend, x: torch.Tensor, p: torch.Tensor, budget: int, *, tempe
     w = sample_weights(p, temperature, weighting)
     if keep is not None:
         w = w * keep.double()
-    w = uniform_if_all_zero(w, keep).to(x.dtype)
+    # Weights far below 1 (near one-hot probabilities) would underflow in
+    # float32: a power of two keeps their ratios exactly.
+    w = uniform_if_all_zero(_magnitude.normalized_weights(w), keep).to(x.dtype)
     result = run_kmeans(backend, x, w, budget, seed=seed, max_iter=max_iter, tol=tol, init=init)
     return backend.nearest_points(x, result.centroids, exclude)

@@ -21,6 +21,7 @@ from typing import Optional
 import torch
 
 from ._sampling import seeded_rows
+from ._variance import mean_feature_variance
 
 #: Dimension of the projection. 32 made the full Lloyd 4-5x shorter on the
 #: bench's hard workloads at D = 500-512; below twice this many features the
@@ -90,8 +91,6 @@ def projected_lloyd_start(backend: ModuleType, x: torch.Tensor, w: torch.Tensor,
     `seeds` themselves when the projection would hold too little of the
     variance (MIN_VARIANCE_SHARE).
     """
-    from .kmeans import mean_feature_variance
-
     rows = covariance_rows(x.shape[0], seed)
     if rows is None:
         sample_x, sample_w = x, w
