@@ -57,14 +57,15 @@ def scale_exponent(largest: float, d: int, dtype: torch.dtype) -> int:
 def scaled_by_power_of_two(x: torch.Tensor, exponent: int) -> torch.Tensor:
     """x * 2**exponent (a new tensor; x itself when exponent is 0), exact for normal values.
 
-    Applied in steps of at most 2**500, so the factor itself never overflows.
+    Applied in steps of at most 2**64, so the factor itself fits every
+    floating dtype (a Python scalar is cast to the tensor's dtype).
     """
     if exponent == 0:
         return x
     out = x.clone()
     remaining = exponent
     while remaining:
-        step = max(-500, min(500, remaining))
+        step = max(-64, min(64, remaining))
         out.mul_(2.0 ** step)
         remaining -= step
     return out

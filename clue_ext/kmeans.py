@@ -122,10 +122,12 @@ def weighted_kmeans(
             "rescale them"
         )
     exponent = _magnitude.scale_exponent(largest, x.shape[1], x.dtype)
+    normalized = _magnitude.normalized_weights(w)
     with full_float32_matmuls(x.device):
-        result = run_kmeans(ops, _magnitude.scaled_by_power_of_two(x, exponent),
-                            _magnitude.normalized_weights(w), k, seed=seed, max_iter=max_iter, tol=tol,
-                            n_local_trials=n_local_trials, init=init)
+        result = run_kmeans(ops, _magnitude.scaled_by_power_of_two(x, exponent), normalized.to(x.dtype), k,
+                            seed=seed, max_iter=max_iter, tol=tol, n_local_trials=n_local_trials, init=init)
+    if exponent == 0 and normalized is w:
+        return result
     return _in_callers_scale(result, exponent, w)
 
 
@@ -161,7 +163,8 @@ def subsample_rows(n: int, k: int, seed: Optional[int], per_cluster: int = SUBSA
 
 def _check_kmeans_input(x, weights):
     x = _inputs.as_matrix(x, "x")
-    w = _inputs.as_vector(weights, "weights", x.shape[0], x.dtype, x.device)
+    # In double until normalised (weighted_kmeans): tiny float64 weights would round to 0 in float32.
+    w = _inputs.as_vector(weights, "weights", x.shape[0], torch.float64, x.device)
     if bool((w < 0).any()):
         raise ValueError(f"weights must be >= 0, got {int((w < 0).sum())} negative value(s)")
     return x, w
