@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import os
 from pathlib import Path
-from typing import Optional, Union
+from typing import Union
 
 import numpy as np
 import torch
@@ -100,7 +100,9 @@ def fingerprint(path: Path, array: Saved) -> dict:
     if isinstance(array, np.ndarray):
         with open(path, "rb") as handle:
             digest.update(handle.read(getattr(array, "offset", 0)))  # the .npy header
-        dtype = array.dtype.str
+        dtype = array.dtype.name
+        if not array.dtype.isnative:
+            dtype += " big-endian" if array.dtype.byteorder == ">" else " little-endian"
         for i in sampled:
             digest.update(np.ascontiguousarray(array[i]).tobytes())
     else:
@@ -110,8 +112,6 @@ def fingerprint(path: Path, array: Saved) -> dict:
     return dict(shape=tuple(array.shape), dtype=dtype, bytes=os.stat(path).st_size, digest=digest.hexdigest()[:12])
 
 
-def describe(view: Optional[dict]) -> str:
-    if view is None:
-        return "no file"
+def describe(view: dict) -> str:
     shape = " x ".join(map(str, view["shape"])) or "scalar"
     return f"{shape} {view['dtype']}, {view['bytes']:,} bytes, digest {view['digest']}"

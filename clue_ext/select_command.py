@@ -98,10 +98,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _open_inputs(args) -> Dict[str, Tuple[Path, Saved]]:
-    """{flag: (path, lazily read array)} of the input files given."""
+def _inputs(args) -> List[Tuple[str, Path]]:
     given = (("--features", args.features), ("--probs", args.probs), ("--exclude", args.exclude))
-    return {flag: (path, open_saved(path, flag)) for flag, path in given if path is not None}
+    return [(flag, path) for flag, path in given if path is not None]
+
+
+def _open_inputs(args, views: Optional[Dict[str, dict]] = None) -> Dict[str, Tuple[Path, Saved]]:
+    """{flag: (path, lazily read array)} of the input files given; each one's fingerprint goes into `views`
+    as soon as it is open, so a rank that fails on a later file still says what it saw of the earlier ones."""
+    opened = {}
+    for flag, path in _inputs(args):
+        opened[flag] = (path, open_saved(path, flag))
+        if views is not None:
+            views[flag] = fingerprint(path, opened[flag][1])
+    return opened
 
 
 def _shape(array, flag: str):
@@ -128,8 +138,8 @@ def _check_out(args) -> None:
     """Refuses, before any work, an --out that is one of the inputs or that the write could not or must not
     replace."""
     out = args.out
-    for flag, path in (("--features", args.features), ("--probs", args.probs), ("--exclude", args.exclude)):
-        if path is not None and _same_file(out, path):
+    for flag, path in _inputs(args):
+        if _same_file(out, path):
             raise InputError(f"--out: {out} is the same file as {flag}; the picks would replace it")
     try:
         check_target(out)
@@ -147,19 +157,19 @@ def _same_file(a: Path, b: Path) -> bool:
 
 
 def _disagreement(views: List[Dict[str, dict]]) -> Optional[str]:
-    """What the ranks saw differently in the input files (their fingerprints), or None."""
+    """What the ranks saw differently of the files every rank opened (by their fingerprints), or None."""
     lines = []
-    for flag in views[0]:
+    for flag in [flag for flag in views[0] if all(flag in view for view in views)]:
         seen: Dict[str, List[int]] = {}
         for rank, view in enumerate(views):
-            seen.setdefault(describe(view.get(flag)), []).append(rank)
+            seen.setdefault(describe(view[flag]), []).append(rank)
         if len(seen) > 1:
             lines.append(f"{flag}: " + "; ".join(f"{_ranks(ranks)} {'see' if len(ranks) > 1 else 'sees'} {what}"
                                                    for what, ranks in seen.items()))
     if not lines:
         return None
-    return ("the ranks do not read the same files (give every rank the same files, e.g. on a shared file "
-            "system): " + " | ".join(lines))
+    return ("the ranks do not read the same files (every rank must be given the same files, e.g. on a shared "
+            "file system): " + " | ".join(lines))
 
 
 def _ranks(ranks: List[int]) -> str:
@@ -201,24 +211,24 @@ def run(args) -> int:
                                 timeout=datetime.timedelta(seconds=args.timeout))
         try:
             comm = distributed.Collective(None)
+            views: Dict[str, dict] = {}
             try:
                 if rank == 0:  # the one that writes
                     _check_out(args)
-                opened = _open_inputs(args)
-                views = {flag: fingerprint(path, array) for flag, (path, array) in opened.items()}
-                loaded, error = _load(args, rank, world, opened), None
+                loaded, error = _load(args, rank, world, _open_inputs(args, views)), None
             except Exception as caught:  # told to every rank before anyone stops
-                views, loaded, error = None, None, caught
-            # One exchange: every rank's error, else what it saw of the files.
-            reports = comm.gather_objects((None, views) if error is None else (str(error), None))
+                loaded, error = None, caught
+            # One exchange: every rank's error, if any, and what it saw of the files. Files that differ come
+            # first: they are the likely cause of whatever else went wrong.
+            reports = comm.gather_objects((None if error is None else str(error), views))
+            disagreement = _disagreement([seen for _, seen in reports])
+            if disagreement is not None:
+                raise InputError(disagreement) from error
             failed = [(r, message) for r, (message, _) in enumerate(reports) if message is not None]
             if failed:
                 if error is not None:
                     raise error
                 raise InputError(f"rank {failed[0][0]} of {world}: {failed[0][1]}")
-            disagreement = _disagreement([seen for _, seen in reports])
-            if disagreement is not None:
-                raise InputError(disagreement)
             features, probs, exclude, (start, stop, n) = loaded
             say(f"{world} ranks; rank 0 holds rows [{start}, {stop}) of {n}")
             picks = distributed.select(features, probs, args.budget, temperature=args.temperature, seed=args.seed,
