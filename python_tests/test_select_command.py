@@ -197,14 +197,27 @@ def test_an_out_folder_that_cannot_be_written_is_refused_before_any_work(saved_p
     ("--temperature", "0"), ("--temperature", "inf"), ("--seed", str(2**70)),
 ])
 def test_a_bad_number_exits_2_naming_its_flag_before_any_work(saved_pool, capsys, flag, value):
+    import torch.distributed as dist
+
     folder, _, _ = saved_pool
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(np, "load", _no_reading)
-        code = main(args(folder, flag, value))
-    err = capsys.readouterr().err
-    assert code == EXIT_BAD_INPUT, err
-    assert f"argument {flag}: must be" in err and repr(value) in err
-    assert not (folder / "picks.npy").exists()
+
+    def joined(*_, **__):
+        raise AssertionError(f"joined the process group before checking {flag}")
+
+    # Alone, then as rank 1 of 2 under torchrun (its environment), where a bad --timeout used to reach
+    # init_process_group (a traceback or a C++ abort).
+    for environment in ({}, dict(RANK="1", LOCAL_RANK="1", WORLD_SIZE="2", MASTER_ADDR="127.0.0.1",
+                                 MASTER_PORT="1")):
+        with pytest.MonkeyPatch.context() as patch:
+            for name, setting in environment.items():
+                patch.setenv(name, setting)
+            patch.setattr(np, "load", _no_reading)
+            patch.setattr(dist, "init_process_group", joined)
+            code = main(args(folder, flag, value))
+        err = capsys.readouterr().err
+        assert code == EXIT_BAD_INPUT, err
+        assert f"argument {flag}: must be" in err and repr(value) in err
+        assert not (folder / "picks.npy").exists()
 
 
 class _TouchesWhenLoaded:
@@ -340,14 +353,4 @@ def test_under_torchrun_ranks_that_read_different_files_fail_alike_before_select
     exclude_report = done.stderr.split("--exclude: ")[1].splitlines()[0]
     assert exclude_report.count("100 int64") == 2, exclude_report  # same length and dtype, other rows: the digest
     assert "selecting" not in done.stderr and "ranks; rank 0 holds" not in done.stderr
-    assert not (folder / "picks.npy").exists()
-
-
-@pytest.mark.slow
-def test_under_torchrun_a_bad_timeout_exits_2_before_the_process_group(saved_pool):
-    folder, _, _ = saved_pool
-    done = command(*args(folder, "--timeout", "inf"), launcher=torchrun(2))
-    assert "clue-select: error: argument --timeout: must be a finite number of seconds" in done.stderr
-    assert "exitcode  : 2" in done.stderr  # torchrun's report of the rank that ended first
-    assert "select_command.py" not in done.stderr  # no traceback from the command
     assert not (folder / "picks.npy").exists()
