@@ -18,7 +18,7 @@ import signal
 import stat
 import tempfile
 import threading
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Union
 
@@ -36,11 +36,12 @@ def atomic_write(path: Union[str, os.PathLike], write: Callable[[Any], None], *,
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with _SignalsRaise() as signals:
-        tmp_name = None
+        handle = tmp_name = None
         try:
-            with signals.held():  # so that no signal falls between creating the file and knowing its name
+            with signals.held():  # no signal between creating the file and holding its name and handle
                 fd, tmp_name = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-            with os.fdopen(fd, "wb" if binary else "w", **({} if binary else {"encoding": "utf-8"})) as handle:
+                handle = os.fdopen(fd, "wb" if binary else "w", **({} if binary else {"encoding": "utf-8"}))
+            with handle:
                 write(handle)
                 handle.flush()
                 os.fsync(handle.fileno())
@@ -49,11 +50,12 @@ def atomic_write(path: Union[str, os.PathLike], write: Callable[[Any], None], *,
         except BaseException:
             # Also on KeyboardInterrupt and Terminated: leave no temporary file behind.
             with signals.held():
+                if handle is not None:
+                    with suppress(OSError):
+                        handle.close()
                 if tmp_name is not None:
-                    try:
+                    with suppress(FileNotFoundError):
                         os.unlink(tmp_name)
-                    except FileNotFoundError:
-                        pass
             raise
 
 
@@ -92,8 +94,8 @@ class _SignalsRaise:
             yield
         finally:
             self._holding = False
-        if self._pending:
-            _raise_for(self._pending.pop(0))
+            if self._pending:  # even when leaving on an error: a signal is never lost
+                _raise_for(self._pending.pop(0))
 
 
 def _raise_for(signum: int) -> None:

@@ -148,8 +148,11 @@ def _check_out(args) -> None:
 
 
 def _same_file(a: Path, b: Path) -> bool:
-    if a.resolve() == b.resolve():
-        return True
+    try:
+        if a.resolve() == b.resolve():
+            return True
+    except (OSError, RuntimeError):  # a loop of symbolic links: samefile decides
+        pass
     try:
         return os.path.samefile(a, b)  # hard links, bind mounts
     except (OSError, NotImplementedError):  # one of them does not exist
