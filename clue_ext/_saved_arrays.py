@@ -37,7 +37,8 @@ class InputError(ValueError):
 def open_saved(path: Path, flag: str) -> Saved:
     """A lazily sliceable array of `path`: a numpy memmap (.npy) or a memory-mapped tensor (.pt)."""
     if not path.is_file():
-        raise InputError(f"{flag}: no such file: {path}")
+        what = "not a regular file" if path.exists() else "no such file"  # a FIFO would block the read
+        raise InputError(f"{flag}: {what}: {path}")
     suffix = path.suffix.lower()
     if suffix not in (".npy", ".pt"):
         raise InputError(f"{flag}: {path} must be a .npy or .pt file")

@@ -42,8 +42,9 @@ EXIT_BAD_INPUT = 2
 EXIT_FAILED = 1
 #: The longest --timeout: a c10d deadline is kept in int64 nanoseconds of the steady clock (292 years).
 MAX_TIMEOUT_S = 1e9
-#: The shortest --timeout: c10d counts in milliseconds, and 0 ms is not a timeout it can keep.
-MIN_TIMEOUT_S = 1e-3
+#: The shortest --timeout: joining the process group (connecting to its store) alone takes longer than a
+#: shorter one allows, and c10d counts in milliseconds, where 0 is no timeout it can keep.
+MIN_TIMEOUT_S = 1.0
 
 
 def _number(kind: Callable, accept: Callable, wanted: str) -> Callable[[str], object]:

@@ -79,11 +79,13 @@ def test_reads_float16_npy_pt_and_an_exclude_file(saved_pool):
     (dict(probs="short.npy"), f"--probs: must have one row per row of --features ({N}), got 10"),
     (dict(budget=N + 1), f"budget must be <= {N}"),
     (dict(features="notes.txt"), "must be a .npy or .pt file"),
+    (dict(probs="fifo.npy"), "--probs: not a regular file"),
 ])
 def test_bad_input_exits_2_and_writes_nothing(saved_pool, capsys, change, message):
     folder, _, _ = saved_pool
     (folder / "notes.txt").write_text("not features")
     np.save(folder / "short.npy", np.full((10, 3), 1 / 3))
+    os.mkfifo(folder / "fifo.npy")  # opened, it would block the read for ever
     assert main(args(folder, **change)) == EXIT_BAD_INPUT
     assert message in capsys.readouterr().err
     assert not (folder / "picks.npy").exists()
@@ -192,7 +194,7 @@ def test_an_out_folder_that_cannot_be_written_is_refused_before_any_work(saved_p
 
 
 @pytest.mark.parametrize("flag,value", [
-    ("--timeout", "inf"), ("--timeout", "nan"), ("--timeout", "0"), ("--timeout", "-5"),
+    ("--timeout", "inf"), ("--timeout", "nan"), ("--timeout", "0"), ("--timeout", "-5"), ("--timeout", "0.5"),
     ("--budget", "0"), ("--max-iter", "-1"), ("--tol", "nan"), ("--tol", "-0.001"),
     ("--temperature", "0"), ("--temperature", "inf"), ("--seed", str(2**70)),
 ])
