@@ -177,7 +177,7 @@ def test_an_out_that_is_an_input_or_not_a_regular_file_is_refused_before_any_wor
 
 
 def _no_reading(*_, **__):
-    raise AssertionError("an input file was read before --out was checked")
+    raise AssertionError("an input file was read before the refusal")
 
 
 @pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs procfs (Linux), where no one may create files")
