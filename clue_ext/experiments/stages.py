@@ -111,9 +111,16 @@ class StageCache:
                         result["seconds"], self.shift.name, _percent(result["target_accuracy"]))
         return result
 
+    def _round0_path(self, da_method: str, run: int) -> Path:
+        return self.cache_dir / f"round0-{da_method}-run{run}-{round0_key(self.config, da_method, run)}.pt"
+
+    def cached_round0(self, da_method: str, run: int) -> Optional[dict]:
+        """The round-0 stage if it is in the cache (nothing is trained), else ``None``."""
+        return storage.load_torch(self._round0_path(da_method, run))
+
     def round0(self, da_method: str, run: int) -> dict:
         """``{"model", "da_state", "accuracy", "seconds"}`` after round-0 adaptation."""
-        path = self.cache_dir / f"round0-{da_method}-run{run}-{round0_key(self.config, da_method, run)}.pt"
+        path = self._round0_path(da_method, run)
         cached = storage.load_torch(path)
         if cached is not None:
             logger.info("round 0 (%s, run %d): cached, accuracy %s", da_method, run, _percent(cached["accuracy"]))
