@@ -6,20 +6,18 @@ to back; ``clue_ext.label`` runs them in two processes with a person
 labelling in between. Both call these functions, so the same settings and
 seed give the same picks and the same models whichever loop runs them.
 
-The update continues the global RNG exactly where the selection left it
-(the selection's forward passes draw from it), so the selection hands its
-RNG state on (:class:`RngState`): restoring it lets the update run later,
-in another process, and still draw what a back-to-back round would.
+Neither step carries random state to the other: each seeds the global RNG
+from the round's position (see .seeds), and the DA methods seed their own
+streams from their state, so the update may run later, in another process,
+and still draw what a back-to-back round draws.
 """
 
 from __future__ import annotations
 
-import base64
-import contextlib
 import dataclasses
 import time
 from dataclasses import dataclass
-from typing import Iterator, Optional
+from typing import Optional
 
 import torch
 from torch import nn
@@ -62,55 +60,12 @@ def build_unit(config: ExperimentConfig, shift: DomainShift, da_method: str, run
     return model, method
 
 
-@dataclass(frozen=True)
-class RngState:
-    """The global RNG state of the CPU (and of a CUDA device) between two steps; JSON-able."""
-
-    cpu: str
-    cuda: Optional[str] = None
-
-    @classmethod
-    def capture(cls, device: torch.device) -> "RngState":
-        cuda = None
-        if device.type == "cuda":
-            cuda = _encode(torch.cuda.get_rng_state(device))
-        return cls(cpu=_encode(torch.get_rng_state()), cuda=cuda)
-
-    def as_dict(self) -> dict:
-        return {"cpu": self.cpu, "cuda": self.cuda}
-
-    @classmethod
-    def from_dict(cls, data: dict) -> "RngState":
-        return cls(cpu=data["cpu"], cuda=data.get("cuda"))
-
-    @contextlib.contextmanager
-    def restored(self, device: torch.device) -> Iterator[None]:
-        """Run the block from this state, then give the caller's RNG back untouched."""
-        cuda_devices = []
-        if device.type == "cuda":
-            cuda_devices = [device.index if device.index is not None else torch.cuda.current_device()]
-        with torch.random.fork_rng(devices=cuda_devices):
-            torch.set_rng_state(_decode(self.cpu))
-            if cuda_devices and self.cuda is not None:
-                torch.cuda.set_rng_state(_decode(self.cuda), cuda_devices[0])
-            yield
-
-
-def _encode(state: torch.Tensor) -> str:
-    return base64.b64encode(state.cpu().numpy().tobytes()).decode("ascii")
-
-
-def _decode(text: str) -> torch.Tensor:
-    return torch.frombuffer(bytearray(base64.b64decode(text)), dtype=torch.uint8).clone()
-
-
 @dataclass
 class Selection:
     """What :func:`select_step` picked, with the pool outputs it picked from."""
 
     picks: torch.Tensor  # pool indices, in pick order
     context: QueryContext
-    rng_state: RngState
     seconds: float
 
 
@@ -129,8 +84,7 @@ def select_step(model: nn.Module, method, strategy, pool: Dataset, labeled: list
         started = time.perf_counter()
         picks = strategy.query(n, context)
         seconds = time.perf_counter() - started
-        rng_state = RngState.capture(device)
-    return Selection(picks=picks, context=context, rng_state=rng_state, seconds=seconds)
+    return Selection(picks=picks, context=context, seconds=seconds)
 
 
 @dataclass
@@ -142,10 +96,11 @@ class Update:
 
 
 def update_step(model: nn.Module, method, pool: Dataset, labeled: list[int], *, config: ExperimentConfig,
-                source_train: Optional[Dataset], target_test: Optional[Dataset], rng_state: RngState,
-                device: torch.device, progress: bool) -> Update:
+                source_train: Optional[Dataset], target_test: Optional[Dataset], da_method: str, strategy_name: str,
+                run: int, round_index: int, device: torch.device, progress: bool) -> Update:
     """Train ``model`` in place on the pool items ``labeled`` (in acquisition order) and the rest unlabeled."""
-    with rng_state.restored(device):
+    global_seed, _ = round_seeds(config.seed, run, da_method, strategy_name, round_index)
+    with isolated_global_rng(global_seed, device):
         started = time.perf_counter()
         pool_train = target_training_view(pool, config)
         mask = torch.zeros(len(pool), dtype=torch.bool)

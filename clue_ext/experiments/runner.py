@@ -210,8 +210,8 @@ class ExperimentRunner:
         labeled.extend(selection.picks.tolist())
         record["labeled"] = labeled
         update = update_step(model, method, pool, labeled, config=c, source_train=source_train,
-                             target_test=self.shift.target_test, rng_state=selection.rng_state, device=self.device,
-                             progress=self.options.progress)
+                             target_test=self.shift.target_test, da_method=da_method, strategy_name=strategy_name,
+                             run=run, round_index=round_index, device=self.device, progress=self.options.progress)
         logger.info("%s/%s run %d round %d: %d labels, accuracy %.2f%% (query %.2f s, update %.1f s)",
                     da_method, strategy_name, run, round_index, len(labeled), update.accuracy, selection.seconds,
                     update.seconds)

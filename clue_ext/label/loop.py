@@ -14,7 +14,7 @@ from typing import Optional
 
 import torch
 
-from ..experiments.round_steps import RngState, build_unit, labeled_source, prepare_shift, update_step
+from ..experiments.round_steps import build_unit, labeled_source, prepare_shift, update_step
 from ..experiments.stages import StageCache
 from ..experiments.training import cpu_state
 from . import steps
@@ -57,12 +57,11 @@ class ProjectModels:
             return saved
         previous = self.state_after(round_index - 1)
         model, method = build_unit(self.config, self.shift, self.project.da_method, 0, previous, self.device)
-        request = self.project.request(round_index)
         logger.info("round %d: updating the model on %d labels", round_index, len(labeled))
         update = update_step(model, method, self.pool, labeled, config=self.config,
                              source_train=labeled_source(self.config, self.shift), target_test=self.shift.target_test,
-                             rng_state=RngState.from_dict(request["rng_state"]), device=self.device,
-                             progress=self.progress)
+                             da_method=self.project.da_method, strategy_name=self.project.strategy, run=0,
+                             round_index=round_index, device=self.device, progress=self.progress)
         state = {"model": cpu_state(model), "da_state": method.state_dict(), "labeled": labeled,
                  "accuracy": update.accuracy, "seconds": update.seconds}
         self.project.save_model(round_index, state)

@@ -10,8 +10,7 @@ Layout of ``PROJECT/``:
 * ``labels.json``: every label received: class, the round whose request it
   answered, and the file and line it came from;
 * ``rounds/round-NNN.json``: the request of round N: the picks (pool indices
-  and paths, in pick order), the model's suggestions and the RNG state the
-  round's update continues from;
+  and paths, in pick order) and the model's suggestions;
 * ``models/round-NNN.pt``: the model after round N's update on its labels
   (round 0, the adapted source model, is in ``cache/`` with the source model);
 * ``to_label.csv``, ``tasks.json``, ``label_config.xml``, ``to_label.html``:

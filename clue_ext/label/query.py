@@ -83,7 +83,6 @@ def run_query(project: Project, *, device="cpu", progress: bool = True, accept_p
         "labels_before": len(labeled),
         "query_seconds": round(selection.seconds, 3),
         "accuracy_before": state.get("accuracy"),
-        "rng_state": selection.rng_state.as_dict(),
     })
     steps.completed(f"round {latest + 1} selected")
     write_request_files(project, labels)
