@@ -48,6 +48,11 @@ class ProjectModels:
     def state_after(self, round_index: int) -> dict:
         """``{"model", "da_state", "accuracy", ...}`` after round ``round_index``, trained if needed."""
         if round_index == 0:
+            cached = self.stages.cached_round0(self.project.da_method, 0)
+            if cached is not None:
+                return cached
+            self.stages.source_model()
+            steps.completed("source model trained")
             state = self.stages.round0(self.project.da_method, 0)
             steps.completed("round 0 adapted")
             return state
