@@ -212,3 +212,16 @@ def test_init_and_commands_refuse_bad_input(example, tmp_path, capsys):
     assert cli("init", project.folder, "--source-dir", example / "source", "--target-dir", example / "target",
                "--test-dir", example / "test", "--preset", "tiny", "--model", "lenet", "--budget", "7") == 2
     assert "already exists with other settings (budget: 5 -> 7" in capsys.readouterr().err
+
+
+def test_ignore_unrequested_passes_over_other_target_images_only(project, tmp_path):
+    project, truth = project
+    everything = write_csv(tmp_path / "answers.csv", sorted(truth.items()))
+    refused(project, everything, "refused 55 line(s)")
+    with_typo = write_csv(tmp_path / "typo.csv", sorted(truth.items()) + [("img-99999.png", "1")])
+    refused(project, with_typo, "refused 56 line(s)", "and 36 more")
+    with pytest.raises(IngestError, match=r"refused 1 line\(s\).*\n  typo.csv line 62"):
+        ingest(project, with_typo, ignore_unrequested=True)
+    result = ingest(project, everything, ignore_unrequested=True)
+    assert (result.new, result.not_requested, result.still_requested) == (5, 55, 0)
+    assert all(project.labels()[p]["label"] == truth[p] for p in project.request(2)["paths"])

@@ -113,6 +113,9 @@ def build_parser() -> argparse.ArgumentParser:
                                            "line named. Lines without a label stay requested.")
     take.add_argument("project", metavar="PROJECT", type=Path)
     take.add_argument("file", metavar="FILE", type=Path, help="labels.csv (path,label) or a Label Studio export")
+    take.add_argument("--ignore-unrequested", action="store_true",
+                      help="pass over lines for target images outside the open request instead of refusing the "
+                           "file (a file that labels many images, e.g. ahead of time)")
 
     status = commands.add_parser("status", help="rounds, labels per class, what is still requested")
     status.add_argument("project", metavar="PROJECT", type=Path)
@@ -208,10 +211,12 @@ def _run(parser: argparse.ArgumentParser, args: argparse.Namespace, progress: bo
                            accept_partial=args.accept_partial)
         _report_query(args.project, result)
     elif args.command == "ingest":
-        result = ingest(project, args.file)
+        result = ingest(project, args.file, ignore_unrequested=args.ignore_unrequested)
         print(f"round {result.round}: {result.new} new label(s) recorded"
               + (f", {result.already} already recorded" if result.already else "")
               + (f", {result.without_label} line(s) without a label" if result.without_label else "")
+              + (f", {result.not_requested} line(s) for images not requested passed over"
+                 if result.not_requested else "")
               + f"; {result.still_requested} image(s) still requested")
         if result.still_requested == 0:
             print(f"next: clue-label query {args.project}")

@@ -40,16 +40,19 @@ class IngestResult:
     without_label: int
     still_requested: int
     round: int
+    not_requested: int = 0
 
 
-def ingest(project: Project, file: Path) -> IngestResult:
+def ingest(project: Project, file: Path, *, ignore_unrequested: bool = False) -> IngestResult:
+    """Record the labels of ``file``; with ``ignore_unrequested``, lines for target images outside the open
+    request are passed over instead of refused (a file labelling many images, e.g. ahead of time)."""
     file = Path(file)
     entries = read_label_file(file)
     latest = project.latest_round()
     if latest == 0:
         raise IngestError("nothing was requested yet: run clue-label query PROJECT first")
     labels = project.labels()
-    accepted, already, without_label = _check(project, entries, labels, latest)
+    accepted, already, without_label, not_requested = _check(project, entries, labels, latest, ignore_unrequested)
     _keep_copy(project, file)
     if accepted:
         recorded = dict(labels)
@@ -61,10 +64,10 @@ def ingest(project: Project, file: Path) -> IngestResult:
     remaining = write_request_files(project, labels)
     steps.completed("request files written")
     return IngestResult(new=len(accepted), already=already, without_label=without_label,
-                        still_requested=len(remaining), round=latest)
+                        still_requested=len(remaining), round=latest, not_requested=not_requested)
 
 
-def _check(project: Project, entries: list[LabelEntry], labels: dict, latest: int):
+def _check(project: Project, entries: list[LabelEntry], labels: dict, latest: int, ignore_unrequested: bool):
     request = project.request(latest)
     requested = set(request["paths"])
     earlier = _earlier_rounds(project, latest)
@@ -72,9 +75,12 @@ def _check(project: Project, entries: list[LabelEntry], labels: dict, latest: in
     targets = {f.path: f for f in project.targets()}
     errors: list[str] = []
     accepted: dict[str, LabelEntry] = {}
-    already = without_label = 0
+    already = without_label = not_requested = 0
     for entry in entries:
         path = _relative(project, entry.path)
+        if path not in requested and path in targets and ignore_unrequested:
+            not_requested += 1
+            continue
         if path not in requested:
             if path in earlier:
                 reason = f"was requested in round {earlier[path]}, which is closed; the open request is round {latest}"
@@ -113,7 +119,7 @@ def _check(project: Project, entries: list[LabelEntry], labels: dict, latest: in
         more = f"\n  and {len(errors) - _SHOWN} more" if len(errors) > _SHOWN else ""
         raise IngestError(f"refused {len(errors)} line(s); nothing was recorded, fix them and ingest the file "
                           f"again:\n  {shown}{more}")
-    return accepted, already, without_label
+    return accepted, already, without_label, not_requested
 
 
 def _relative(project: Project, given: str) -> str:
