@@ -132,13 +132,14 @@ def build_parser() -> argparse.ArgumentParser:
                                               "digits, unlabelled), FOLDER/test (labelled) and FOLDER/answers.csv "
                                               "(the target images' true classes).")
     example.add_argument("folder", metavar="FOLDER", type=Path)
-    example.add_argument("--source-per-class", type=_integer(1), default=50)
+    example.add_argument("--source-per-class", type=_integer(1), default=200)
     example.add_argument("--target-images", type=_integer(1), default=300)
     example.add_argument("--test-per-class", type=_integer(1), default=20)
     example.add_argument("--seed", type=_integer(0), default=0)
 
     for sub in (init, query, take, status, predict, example):
-        sub.add_argument("--threads", type=_integer(1), help="torch CPU threads")
+        sub.add_argument("--threads", type=_integer(1),
+                         help="torch CPU threads (default: the preset's, kept in the project; 1 for the offline ones)")
         sub.add_argument("--quiet", action="store_true", help="no progress bars, warnings only")
         sub.add_argument("--verbose", action="store_true", help="debug logging, tracebacks on errors")
     return parser
@@ -197,7 +198,7 @@ def _run(parser: argparse.ArgumentParser, args: argparse.Namespace, progress: bo
         config = init_config(parser, args)
         project, created = init_project(args.project, Path(args.source_dir), Path(args.target_dir), config,
                                         test_dir=None if args.test_dir is None else Path(args.test_dir),
-                                        progress=progress)
+                                        threads=get_preset(args.preset).threads, progress=progress)
         if not created:
             print(f"{args.project} already exists with these settings; nothing to do")
             return 0
@@ -206,6 +207,8 @@ def _run(parser: argparse.ArgumentParser, args: argparse.Namespace, progress: bo
               f"next: clue-label query {args.project}")
         return 0
     project = Project.open(args.project)
+    if not args.threads and project.settings.get("threads"):
+        torch.set_num_threads(project.settings["threads"])
     if args.command == "query":
         result = run_query(project, device=args.device or default_device(), progress=progress,
                            accept_partial=args.accept_partial)

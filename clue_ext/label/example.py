@@ -20,7 +20,7 @@ from PIL import Image
 from ..data import load_shift
 
 
-def write_example(folder: Path, *, source_per_class: int = 50, target_images: int = 300, test_per_class: int = 20,
+def write_example(folder: Path, *, source_per_class: int = 200, target_images: int = 300, test_per_class: int = 20,
                   seed: int = 0, cache_dir: Optional[Path] = None) -> dict[str, int]:
     """Write the folders (see the module docstring); the number of images in each."""
     for name, value in (("source_per_class", source_per_class), ("target_images", target_images),

@@ -28,10 +28,12 @@ logger = logging.getLogger(__name__)
 
 
 def init_project(folder: Path, source_dir: Path, target_dir: Path, config: ExperimentConfig, *,
-                 test_dir: Optional[Path] = None, progress: bool = True) -> tuple[Project, bool]:
+                 test_dir: Optional[Path] = None, threads: Optional[int] = None,
+                 progress: bool = True) -> tuple[Project, bool]:
     """Create the project (see the module docstring); ``(project, created)``.
 
     ``config`` gives the settings; its folders, names and grid are set here.
+    ``threads``: torch CPU threads the later commands use unless told otherwise.
     Running it again on a complete project with the same settings changes
     nothing (``created`` is False); other settings are refused.
     """
@@ -74,6 +76,7 @@ def init_project(folder: Path, source_dir: Path, target_dir: Path, config: Exper
         "source_dir": str(source_dir),
         "target_dir": str(target_dir),
         "test_dir": None if test_dir is None else str(test_dir),
+        "threads": threads,
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "clue_ext_version": __version__,
         "torch_version": torch.__version__,
