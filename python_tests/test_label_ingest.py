@@ -225,3 +225,13 @@ def test_ignore_unrequested_passes_over_other_target_images_only(project, tmp_pa
     result = ingest(project, everything, ignore_unrequested=True)
     assert (result.new, result.not_requested, result.still_requested) == (5, 55, 0)
     assert all(project.labels()[p]["label"] == truth[p] for p in project.request(2)["paths"])
+
+
+def test_class_keys_of_the_page():
+    from clue_ext.label.page import class_keys
+
+    assert class_keys([str(d) for d in range(10)]) == {str(d): str(d) for d in range(10)}
+    assert class_keys(["cat", "dog", "Fox"]) == {"cat": "c", "dog": "d", "Fox": "f"}
+    assert class_keys(["cat", "cow", "dog"]) == {"cat": "1", "cow": "2", "dog": "3"}
+    assert class_keys(["jaguar", "lynx"]) == {"jaguar": "1", "lynx": "2"}  # j moves to the next image
+    assert len(class_keys([f"c{i}" for i in range(12)])) == 10  # the rest are chosen in the list
