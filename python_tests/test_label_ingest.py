@@ -235,3 +235,26 @@ def test_class_keys_of_the_page():
     assert class_keys(["cat", "cow", "dog"]) == {"cat": "1", "cow": "2", "dog": "3"}
     assert class_keys(["jaguar", "lynx"]) == {"jaguar": "1", "lynx": "2"}  # j moves to the next image
     assert len(class_keys([f"c{i}" for i in range(12)])) == 10  # the rest are chosen in the list
+
+
+def test_query_refuses_when_target_images_are_gone(project, tmp_path, capsys):
+    project, truth = project
+    first = requested(project)[0]
+    assert ingest(project, write_csv(tmp_path / "one.csv", [(first, truth[first])])).new == 1
+    gone = project.target_file(project.targets()[7].path)
+    hidden = gone.with_name(".hidden-" + gone.name)
+    gone.rename(hidden)
+    try:
+        assert cli("query", project.folder, "--accept-partial") == 2
+    finally:
+        hidden.rename(gone)
+    assert f"no longer holds the images recorded at init: {project.targets()[7].path} (missing)" in \
+        capsys.readouterr().err
+    assert project.latest_round() == 2
+
+
+def test_init_from_scratch_fine_tunes(example, tmp_path):
+    assert cli("init", tmp_path / "p", "--source-dir", example / "source", "--target-dir", example / "target",
+               "--preset", "tiny", "--model", "lenet", "--init", "scratch") == 0
+    config = Project.open(tmp_path / "p").config
+    assert (config.init, config.da_methods, config.strategies) == ("scratch", ("ft",), ("clue",))

@@ -76,8 +76,9 @@ def build_parser() -> argparse.ArgumentParser:
                            "the authors' Office settings)")
     init.add_argument("--strategy", type=_strategy, default="clue",
                       help=f"how images are picked (default clue): {', '.join(available_strategies())}")
-    init.add_argument("--da", type=_da, default="mme",
-                      help=f"how the model adapts (default mme): {', '.join(available_da_methods())}")
+    init.add_argument("--da", type=_da,
+                      help=f"how the model adapts (default mme; ft with --init scratch): "
+                           f"{', '.join(available_da_methods())}")
     init.add_argument("--budget", type=_integer(1), help="images requested per round")
     init.add_argument("--model", type=_model_name,
                       help="network: lenet (28x28 inputs), resnet34, or any torchvision classification model")
@@ -152,7 +153,8 @@ def _device_flag(parser: argparse.ArgumentParser) -> None:
 def init_config(parser: argparse.ArgumentParser, args: argparse.Namespace):
     preset = get_preset(args.preset)
     changes = {name: getattr(args, name) for name in _TRAINING_FLAGS if getattr(args, name) is not None}
-    changes.update(strategies=(args.strategy,), da_methods=(args.da,))
+    da = args.da or ("ft" if args.init == "scratch" else "mme")
+    changes.update(strategies=(args.strategy,), da_methods=(da,))
     if args.weights is not None:
         changes["pretrained"] = True
     elif changes.get("model") == "lenet":

@@ -33,6 +33,7 @@ def load_project_shift(project: Project, labels: Optional[dict[str, str]] = None
         return ImageListDataset(paths, targets, classes, train_transform, eval_transform, mode=mode)
 
     source_paths, source_targets = labelled_files(project.source_dir, "--source-dir", classes, exact=True)
+    check_targets_unchanged(project)
     pool_paths = [str(project.target_file(f.path)) for f in project.targets()]
     pool_targets = [index[labels[f.path]] if f.path in labels else UNLABELLED for f in project.targets()]
     test = None
@@ -53,6 +54,22 @@ def load_project_shift(project: Project, labels: Optional[dict[str, str]] = None
         embedded=False,
         normalization=normalization,
     )
+
+
+def check_targets_unchanged(project: Project) -> None:
+    """ValueError listing target images gone, or of another size, since ``init`` (a cheap check of every file;
+    ``ingest`` compares the full fingerprint of each image it labels)."""
+    problems = []
+    for target in project.targets():
+        path = project.target_file(target.path)
+        if not path.is_file():
+            problems.append(f"{target.path} (missing)")
+        elif path.stat().st_size != target.bytes:
+            problems.append(f"{target.path} (changed)")
+    if problems:
+        more = f" and {len(problems) - 5} more" if len(problems) > 5 else ""
+        raise ValueError(f"--target-dir {str(project.target_dir)!r} no longer holds the images recorded at init: "
+                         f"{', '.join(problems[:5])}{more}; restore them, or start a new project")
 
 
 def labelled_files(folder: Path, flag: str, classes: list[str], *, exact: bool) -> tuple[list[str], list[int]]:

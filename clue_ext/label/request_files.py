@@ -70,7 +70,7 @@ def request_csv(items: list[dict]) -> str:
 def label_studio_tasks(items: list[dict], round_index: int) -> list[dict]:
     return [
         {
-            "data": {LS_IMAGE: LS_LOCAL_FILES + item["path"], "path": item["path"]},
+            "data": {LS_IMAGE: LS_LOCAL_FILES + quote(item["path"]), "path": item["path"]},
             "predictions": [{
                 "model_version": f"clue-label round {round_index}",
                 "score": item["confidence"],
