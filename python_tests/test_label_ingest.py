@@ -5,6 +5,7 @@ import json
 import pytest
 
 from clue_ext.label.ingest import IngestError, ingest
+from clue_ext.label.example import write_example
 from clue_ext.label.label_files import read_label_file
 from clue_ext.label.project import Project
 from label_support import (answers, cli, copy_project, example_folders, label_studio_export, new_project, requested,
@@ -258,3 +259,17 @@ def test_init_from_scratch_fine_tunes(example, tmp_path):
                "--preset", "tiny", "--model", "lenet", "--init", "scratch") == 0
     config = Project.open(tmp_path / "p").config
     assert (config.init, config.da_methods, config.strategies) == ("scratch", ("ft",), ("clue",))
+
+
+def test_example_folders_are_written_whole(example, tmp_path_factory, tmp_path):
+    cache = tmp_path_factory.getbasetemp() / "label_digits_cache"
+    assert sorted(p.name for p in example.iterdir()) == ["answers.csv", "source", "target", "test"]
+    assert sorted(p.name for p in (example / "source").iterdir()) == [str(d) for d in range(10)]
+    assert len(answers(example)) == len(list((example / "target").iterdir())) == 60
+    (tmp_path / "left.partial").mkdir()
+    (tmp_path / "left.partial" / "stale.png").write_bytes(b"from a run cut short")
+    counts = write_example(tmp_path / "left", source_per_class=1, target_images=2, test_per_class=1, cache_dir=cache)
+    assert counts == {"source": 10, "target": 2, "test": 10} and not (tmp_path / "left.partial").exists()
+    assert not (tmp_path / "left" / "stale.png").exists()
+    with pytest.raises(ValueError, match="exists and is not empty"):
+        write_example(tmp_path / "left", cache_dir=cache)

@@ -10,6 +10,8 @@ of every target image, standing in for the person who labels them.
 from __future__ import annotations
 
 import csv
+import os
+import shutil
 from pathlib import Path
 from typing import Optional
 
@@ -28,9 +30,20 @@ def write_example(folder: Path, *, source_per_class: int = 200, target_images: i
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(f"{name} must be a positive integer, got {value!r}")
     folder = Path(folder)
-    existing = [p for p in (folder / "source", folder / "target", folder / "test") if p.exists()]
-    if existing:
-        raise ValueError(f"{existing[0]} exists already; write the example into a new folder")
+    if folder.exists() and any(folder.iterdir()):
+        raise ValueError(f"FOLDER {str(folder)!r} exists and is not empty; write the example into a new folder")
+    # Written aside and moved into place whole: a run cut short leaves no half example, and a rerun starts over.
+    staging = folder.with_name(folder.name + ".partial")
+    shutil.rmtree(staging, ignore_errors=True)
+    counts = _write(staging, source_per_class, target_images, test_per_class, seed, cache_dir)
+    if folder.exists():
+        folder.rmdir()
+    os.replace(staging, folder)
+    return counts
+
+
+def _write(folder: Path, source_per_class: int, target_images: int, test_per_class: int, seed: int,
+           cache_dir: Optional[Path]) -> dict[str, int]:
     shift = load_shift("synth", "mnist", cache_dir=cache_dir, seed=0)
     rng = np.random.default_rng(seed)
     mean, std = shift.normalization
