@@ -75,6 +75,7 @@ class ProjectModels:
 
     def latest_saved(self) -> tuple[int, Optional[dict]]:
         """``(round, state)`` of the newest model on disk (round 0 from the cache), or ``(0, None)``."""
-        for round_index in reversed(self.project.trained_rounds()):
-            return round_index, self.project.load_model(round_index)
+        rounds = self.project.trained_rounds()
+        if rounds:
+            return rounds[-1], self.project.load_model(rounds[-1])
         return 0, self.stages.cached_round0(self.project.da_method, 0)
