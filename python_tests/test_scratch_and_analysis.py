@@ -5,7 +5,7 @@ import pytest
 from clue_ext.adapt.ft import FineTune
 from clue_ext.data import load_shift
 from clue_ext.experiments import RunOptions, get_preset, run_experiment
-from clue_ext.experiments import runner as runner_module
+from clue_ext.experiments import round_steps as round_steps_module
 from clue_ext.experiments import stages as stages_module
 from clue_ext.experiments.cli import parse
 from clue_ext.experiments.configs import ExperimentConfig
@@ -40,13 +40,13 @@ def test_scratch_never_trains_on_or_hands_out_source_data(shift, tmp_path, monke
 
     monkeypatch.setattr(FineTune, "train_round", spy_round)
     contexts = []
-    original_create = runner_module.QueryContext.create
+    original_create = round_steps_module.QueryContext.create
 
     def spy_context(*args, **kwargs):
         contexts.append(kwargs.get("source_train"))
         return original_create(*args, **kwargs)
 
-    monkeypatch.setattr(runner_module.QueryContext, "create", spy_context)
+    monkeypatch.setattr(round_steps_module.QueryContext, "create", spy_context)
     result = run_experiment(SCRATCH, RunOptions(out_dir=tmp_path / "out", progress=False), shift=shift)
 
     untrained = build_initial_model(SCRATCH, shift, source_seed(SCRATCH.seed), "cpu")

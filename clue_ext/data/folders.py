@@ -50,17 +50,19 @@ def scan_image_folder(folder: PathLike, argument: str) -> dict[str, list[str]]:
     classes = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
     if not classes:
         raise ValueError(f"{argument} {str(folder)!r} has no class folders (expected {argument}/<class>/<image>)")
-    found: dict[str, list[str]] = {}
-    for name in classes:
-        files = []
-        for directory, subdirs, names in os.walk(root / name, followlinks=True):
-            subdirs[:] = sorted(d for d in subdirs if not d.startswith("."))
-            files.extend(
-                os.path.join(directory, n) for n in names
-                if not n.startswith(".") and n.lower().endswith(IMG_EXTENSIONS)
-            )
-        found[name] = sorted(files)
-    return found
+    return {name: image_files(root / name) for name in classes}
+
+
+def image_files(folder: PathLike) -> list[str]:
+    """Sorted paths of the image files anywhere under ``folder`` (hidden files and folders skipped)."""
+    files = []
+    for directory, subdirs, names in os.walk(folder, followlinks=True):
+        subdirs[:] = sorted(d for d in subdirs if not d.startswith("."))
+        files.extend(
+            os.path.join(directory, n) for n in names
+            if not n.startswith(".") and n.lower().endswith(IMG_EXTENSIONS)
+        )
+    return sorted(files)
 
 
 def folder_domain_name(folder: PathLike) -> str:
@@ -161,12 +163,7 @@ def load_folder_shift(
             f"test set with test_fraction={test_fraction}"
         )
     pool, test = np.sort(pool), np.sort(test)
-    if model.lower() == "lenet":
-        train_transform = eval_transform = small_image_transform(DIGIT_SIZE)
-        size, normalization = DIGIT_SIZE, ((0.5,) * 3, (0.5,) * 3)
-    else:
-        train_transform, eval_transform = imagenet_train_transform(), imagenet_eval_transform()
-        size, normalization = CROP_SIZE, (IMAGENET_MEAN, IMAGENET_STD)
+    train_transform, eval_transform, size, normalization = model_transforms(model)
 
     def dataset(paths, labels, mode):
         return ImageListDataset(paths, labels, classes, train_transform, eval_transform, mode=mode)
@@ -189,6 +186,18 @@ def load_folder_shift(
     )
     logger.info("image folders: %s", shift.summary())
     return shift
+
+
+def model_transforms(model: str):
+    """``(train transform, eval transform, image size, (mean, std))`` of image files for ``model``.
+
+    ``lenet`` gets 28x28 RGB images in [-1, 1]; every other model the authors'
+    224 x 224 ImageNet pipeline (augmented in train mode).
+    """
+    if model.lower() == "lenet":
+        transform = small_image_transform(DIGIT_SIZE)
+        return transform, transform, DIGIT_SIZE, ((0.5,) * 3, (0.5,) * 3)
+    return imagenet_train_transform(), imagenet_eval_transform(), CROP_SIZE, (IMAGENET_MEAN, IMAGENET_STD)
 
 
 def _flatten(found: dict[str, list[str]], classes: list[str]) -> tuple[list[str], list[int]]:

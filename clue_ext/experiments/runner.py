@@ -22,7 +22,6 @@ the grid (rounds only for units whose state was kept).
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import json
 import logging
@@ -36,24 +35,18 @@ from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from .. import __version__
-from ..adapt import get_da_method
-from ..adapt.seeding import isolated_global_rng
 from ..data import DomainShift, load_folder_shift, load_shift
-from ..strategies import QueryContext, get_strategy
+from ..strategies import get_strategy
 from . import storage
 from .configs import ExperimentConfig, RunOptions
-from .data_views import DatasetView, limit_shift
 from .picks_plot import plot_picks, save_round1
 from .reporting import sort_rows, write_reports
-from .seeds import round_seeds, run_seed, source_seed, source_split_seed
+from .round_steps import INFERENCE_BATCH, build_unit, labeled_source, prepare_shift, select_step, update_step
 from .stages import StageCache
-from .training import build_initial_model, cpu_state, evaluate_accuracy, split_source_validation, target_training_view
+from .training import cpu_state
 from .unit_checkpoint import UnitCheckpoint, all_records
 
 logger = logging.getLogger(__name__)
-
-# Batch size of the no-grad passes (pool outputs, evaluation).
-INFERENCE_BATCH = 256
 
 
 class ConfigMismatchError(ValueError):
@@ -118,10 +111,7 @@ class ExperimentRunner:
         shift = self.shift if self.shift is not None else self._load_shift()
         if not isinstance(shift, DomainShift):
             raise TypeError(f"shift must be a DomainShift, got {type(shift).__name__}")
-        shift = limit_shift(shift, c.limit_source, c.limit_pool, c.limit_test, c.data_seed)
-        source_train, source_val = split_source_validation(shift.source_train, c.source_val_fraction,
-                                                           source_split_seed(c.data_seed))
-        self.shift = dataclasses.replace(shift, source_train=source_train)
+        self.shift, source_val = prepare_shift(shift, c)
         logger.info("data: %s%s", self.shift.summary(),
                     f" source_val={len(source_val)}" if source_val is not None else "")
         self._check_budget()
@@ -169,8 +159,6 @@ class ExperimentRunner:
         record = checkpoint.load_record()
         if record is not None and record["round"] >= c.rounds:
             return
-        model = build_initial_model(c, self.shift, source_seed(c.seed), self.device, load_pretrained=False)
-        method = get_da_method(da_method, **c.da_hparams(run_seed(c.seed, run, da_method)))
         if record is None:
             state = start()
             record = {
@@ -187,9 +175,7 @@ class ExperimentRunner:
                     f"state was dropped when it finished; rerun it in a new --out with --keep-checkpoints"
                 )
             logger.info("resuming %s/%s run %d after round %d", da_method, strategy_name, run, record["round"])
-        model.load_state_dict(state["model"])
-        model.to(self.device)
-        method.load_state_dict(state["da_state"])
+        model, method = build_unit(c, self.shift, da_method, run, state, self.device)
         self._add_rows(record["rows"])
         if record["round"] == 0:
             checkpoint.save(record, {"model": cpu_state(model), "da_state": method.state_dict()})
@@ -212,43 +198,25 @@ class ExperimentRunner:
         c = self.config
         da_method, strategy_name, run = record["da_method"], record["strategy"], record["run"]
         labeled = list(record["labeled"])
-        global_seed, strategy_seed = round_seeds(c.seed, run, da_method, strategy_name, round_index)
         pool = self.shift.target_pool
-        # Every random draw below is a function of (seed, position): see .seeds.
-        with isolated_global_rng(global_seed, self.device):
-            context = QueryContext.create(
-                model, pool, labeled, device=self.device, generator=torch.Generator().manual_seed(strategy_seed),
-                da_method=method, source_train=self._labeled_source(), batch_size=INFERENCE_BATCH,
-            )
-            n = min(c.budget, int(context.unlabeled_indices.numel()))
-            query_started = time.perf_counter()
-            picks = strategy.query(n, context)
-            query_seconds = time.perf_counter() - query_started
-            if self.options.plot_picks and round_index == 1 and run == 0:
-                correct = context.outputs.logits.argmax(dim=1).cpu() == self._pool_labels()
-                save_round1(self.out_dir, da_method, strategy_name, context.outputs.embeddings, correct, picks)
-            labeled.extend(picks.tolist())
-            record["labeled"] = labeled
-
-            train_started = time.perf_counter()
-            pool_train = target_training_view(pool, c)
-            mask = torch.zeros(len(pool), dtype=torch.bool)
-            mask[labeled] = True
-            method.train_round(
-                model, self._labeled_source(), DatasetView(pool_train, labeled),
-                DatasetView(pool_train, (~mask).nonzero().flatten()),
-                epochs=c.epochs, device=self.device, progress=self.options.progress,
-            )
-            train_seconds = time.perf_counter() - train_started
-            accuracy = evaluate_accuracy(model, self.shift.target_test, self.device, batch_size=INFERENCE_BATCH)
+        source_train = labeled_source(c, self.shift)
+        selection = select_step(model, method, strategy, pool, labeled, config=c, source_train=source_train,
+                                da_method=da_method, strategy_name=strategy_name, run=run, round_index=round_index,
+                                device=self.device)
+        if self.options.plot_picks and round_index == 1 and run == 0:
+            outputs = selection.context.outputs
+            correct = outputs.logits.argmax(dim=1).cpu() == self._pool_labels()
+            save_round1(self.out_dir, da_method, strategy_name, outputs.embeddings, correct, selection.picks)
+        labeled.extend(selection.picks.tolist())
+        record["labeled"] = labeled
+        update = update_step(model, method, pool, labeled, config=c, source_train=source_train,
+                             target_test=self.shift.target_test, da_method=da_method, strategy_name=strategy_name,
+                             run=run, round_index=round_index, device=self.device, progress=self.options.progress)
         logger.info("%s/%s run %d round %d: %d labels, accuracy %.2f%% (query %.2f s, update %.1f s)",
-                    da_method, strategy_name, run, round_index, len(labeled), accuracy, query_seconds, train_seconds)
-        return self._row(da_method, strategy_name, run, round_index, len(labeled), accuracy, query_seconds,
-                         train_seconds)
-
-    def _labeled_source(self):
-        """The labeled source set the rounds may use; none from scratch."""
-        return None if self.config.from_scratch else self.shift.source_train
+                    da_method, strategy_name, run, round_index, len(labeled), update.accuracy, selection.seconds,
+                    update.seconds)
+        return self._row(da_method, strategy_name, run, round_index, len(labeled), update.accuracy,
+                         selection.seconds, update.seconds)
 
     def _pool_labels(self) -> torch.Tensor:
         if self._labels is None:

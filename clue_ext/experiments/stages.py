@@ -74,7 +74,10 @@ class StageCache:
         self._source: Optional[dict] = None  # read once per process, whatever the number of round-0 stages
 
     def source_model(self) -> dict:
-        """``{"model": state, "target_accuracy", "seconds", "best_epoch", "val_accuracy"}``."""
+        """``{"model": state, "target_accuracy", "seconds", "best_epoch", "val_accuracy"}``.
+
+        The accuracies are ``None`` when the shift has no ``target_test``.
+        """
         if self._source is None:
             self._source = self._load_or_train_source()
         return self._source
@@ -83,7 +86,7 @@ class StageCache:
         path = self.cache_dir / f"source-{source_key(self.config)}.pt"
         cached = storage.load_torch(path)
         if cached is not None:
-            logger.info("source model: cached %s (target accuracy %.2f%%)", path.name, cached["target_accuracy"])
+            logger.info("source model: cached %s (target accuracy %s)", path.name, _percent(cached["target_accuracy"]))
             return cached
         seed = source_seed(self.config.seed)
         model = build_initial_model(self.config, self.shift, seed, self.device)
@@ -94,26 +97,33 @@ class StageCache:
                                           device=self.device, progress=self.progress, source_val=self.source_val)
         result = {
             "model": cpu_state(model),
-            "target_accuracy": evaluate_accuracy(model, self.shift.target_test, self.device),
+            "target_accuracy": self._accuracy(model),
             "seconds": time.perf_counter() - started if training is not None else 0.0,
             "best_epoch": training.best_epoch if training is not None else None,
             "val_accuracy": training.val_accuracy if training is not None else None,
         }
         storage.save_torch(path, result)
         if training is None:
-            logger.info("from scratch: the initial model, %s accuracy %.2f%% before any label",
-                        self.shift.name, result["target_accuracy"])
+            logger.info("from scratch: the initial model, %s accuracy %s before any label",
+                        self.shift.name, _percent(result["target_accuracy"]))
         else:
-            logger.info("source model: trained in %.1f s, %s accuracy %.2f%% before adaptation",
-                        result["seconds"], self.shift.name, result["target_accuracy"])
+            logger.info("source model: trained in %.1f s, %s accuracy %s before adaptation",
+                        result["seconds"], self.shift.name, _percent(result["target_accuracy"]))
         return result
+
+    def _round0_path(self, da_method: str, run: int) -> Path:
+        return self.cache_dir / f"round0-{da_method}-run{run}-{round0_key(self.config, da_method, run)}.pt"
+
+    def cached_round0(self, da_method: str, run: int) -> Optional[dict]:
+        """The round-0 stage if it is in the cache (nothing is trained), else ``None``."""
+        return storage.load_torch(self._round0_path(da_method, run))
 
     def round0(self, da_method: str, run: int) -> dict:
         """``{"model", "da_state", "accuracy", "seconds"}`` after round-0 adaptation."""
-        path = self.cache_dir / f"round0-{da_method}-run{run}-{round0_key(self.config, da_method, run)}.pt"
+        path = self._round0_path(da_method, run)
         cached = storage.load_torch(path)
         if cached is not None:
-            logger.info("round 0 (%s, run %d): cached, accuracy %.2f%%", da_method, run, cached["accuracy"])
+            logger.info("round 0 (%s, run %d): cached, accuracy %s", da_method, run, _percent(cached["accuracy"]))
             return cached
         source = self.source_model()
         model = build_initial_model(self.config, self.shift, source_seed(self.config.seed), self.device,
@@ -128,10 +138,20 @@ class StageCache:
         result = {
             "model": cpu_state(model),
             "da_state": method.state_dict(),
-            "accuracy": evaluate_accuracy(model, self.shift.target_test, self.device),
+            "accuracy": self._accuracy(model),
             "seconds": time.perf_counter() - started,
         }
         storage.save_torch(path, result)
-        logger.info("round 0 (%s, run %d): adapted in %.1f s, accuracy %.2f%%",
-                    da_method, run, result["seconds"], result["accuracy"])
+        logger.info("round 0 (%s, run %d): adapted in %.1f s, accuracy %s",
+                    da_method, run, result["seconds"], _percent(result["accuracy"]))
         return result
+
+    def _accuracy(self, model) -> Optional[float]:
+        """Target test accuracy; ``None`` when the target has no labelled test set (a labelling project)."""
+        if self.shift.target_test is None:
+            return None
+        return evaluate_accuracy(model, self.shift.target_test, self.device)
+
+
+def _percent(accuracy: Optional[float]) -> str:
+    return "unknown (no target test set)" if accuracy is None else f"{accuracy:.2f}%"
