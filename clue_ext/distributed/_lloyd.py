@@ -16,8 +16,12 @@ import torch
 
 from ._collective import Collective
 
-# Rows whose weighted sum is formed at once: the double temporaries stay in
-# cache (4x faster than 64k-row chunks) and small.
+# Rows of a cluster summed one after the other before their sum joins the
+# cluster's total: centroid_update's runs (csrc/summation_order.h).
+MEANS_RUN = 256
+# Rows whose weighted values are formed at once (whole runs): a few tens of MB of doubles.
+_SUM_ROWS = 16384
+# Rows whose moments mean_feature_variance sums at once.
 _SUM_CHUNK = 1024
 
 
@@ -62,51 +66,98 @@ class Labeller:
         return self.state.sq_dists(centroids)
 
 
-def cluster_sums(x: torch.Tensor, w: torch.Tensor, labels: torch.Tensor, k: int) -> torch.Tensor:
-    """(k, D + 1) float64: each cluster's sum of w * x over this rank's rows, then its sum of w."""
-    out = torch.zeros(k, x.shape[1] + 1, dtype=torch.float64, device=x.device)
-    for start in range(0, x.shape[0], _SUM_CHUNK):
-        rows = slice(start, start + _SUM_CHUNK)
-        wd = w[rows].double()
-        out[:, :-1].index_add_(0, labels[rows], x[rows].double() * wd[:, None])
-        out[:, -1].index_add_(0, labels[rows], wd)
+def cluster_sums(x: torch.Tensor, w: torch.Tensor, labels: torch.Tensor, k: int,
+                 rows: Optional[torch.Tensor] = None) -> torch.Tensor:
+    """(k, D + 2) float64: each cluster's sum of w * x over this rank's rows (or over `rows`,
+    ascending row indices, alone), its sum of w, and its number of rows of positive weight
+    (which alone says whether it is empty: a sum of positive weights is positive).
+
+    In centroid_update's order (csrc/summation_order.h): a cluster's rows in row
+    order, in runs of MEANS_RUN summed one after the other (multiply, then add),
+    the runs' sums then added in order. A cluster's sums are thus a function of
+    its rows alone, the same whatever other rows are summed with them, on any
+    device and from run to run (index_add_ adds with atomics on CUDA, in
+    whatever order the threads arrive); in one process they are the op's.
+    """
+    out = torch.zeros(k, x.shape[1] + 2, dtype=torch.float64, device=x.device)
+    if rows is None:
+        rows = torch.arange(x.shape[0], device=x.device)
+    if rows.numel() == 0:
+        return out
+    cluster, order = torch.sort(labels[rows], stable=True)
+    rows = rows[order]
+    sizes = torch.bincount(cluster, minlength=k)
+    position = torch.arange(rows.numel(), device=x.device) - (torch.cumsum(sizes, 0) - sizes)[cluster]
+    run_starts = (position % MEANS_RUN == 0).nonzero().flatten()
+    # Whole runs at a time: every run holds at most MEANS_RUN rows.
+    bounds = run_starts[::max(1, _SUM_ROWS // MEANS_RUN)].tolist() + [rows.numel()]
+    for lo, hi in zip(bounds[:-1], bounds[1:]):
+        starts = run_starts[(run_starts >= lo) & (run_starts < hi)]
+        _add_runs(out, x, w, rows[lo:hi], cluster[lo:hi], starts - lo, position[starts] // MEANS_RUN)
     return out
 
 
-class LocalSums:
-    """This rank's cluster_sums for successive labels, updated by the rows whose label changed.
+def _add_runs(out, x, w, rows, cluster, starts, run_index):
+    """Adds to `out` the sums of the runs that begin at `starts` of `rows` (sorted by cluster,
+    whole runs); run_index: each run's place among its cluster's runs."""
+    wd = w[rows].double()
+    values = torch.cat([x[rows].double() * wd[:, None], wd[:, None], (wd > 0).double()[:, None]], dim=1)
+    lengths = torch.diff(starts, append=torch.tensor([rows.numel()], device=starts.device))
+    # Longest runs first, so that the runs still going at each step are a prefix.
+    lengths, by_length = torch.sort(lengths, descending=True, stable=True)
+    first = starts[by_length]
+    runs = torch.zeros(starts.numel(), values.shape[1], dtype=torch.float64, device=values.device)
+    going = torch.searchsorted(-lengths, -torch.arange(1, int(lengths[0]) + 1, device=lengths.device),
+                               right=True).tolist()
+    for step, count in enumerate(going):
+        runs[:count] += values[first[:count] + step]
+    sums = torch.empty_like(runs)
+    sums[by_length] = runs
+    # Then each cluster's runs in order: one run per cluster at each step, so no two adds meet.
+    owner = cluster[starts]
+    step_of = run_index - run_index[torch.searchsorted(owner, owner)]
+    for step in range(int(step_of.max()) + 1):
+        now = step_of == step
+        out.index_add_(0, owner[now], sums[now])
 
-    Late Lloyd iterations move few rows, so the delta costs far less than a
-    new sum. A cluster left with no member gets exact zeros (a running
-    double sum could keep a residue and look non-empty); a full sum is
-    taken again when half the rows moved.
+
+class LocalSums:
+    """This rank's cluster_sums for successive labels, summed afresh for the clusters whose
+    rows changed (as the one-process Lloyd kernel does).
+
+    Late Lloyd iterations move few rows, so few clusters need new sums. A
+    running sum updated by the rows that moved would be cheaper still, but it
+    keeps the rounding of every row that passed through: 2.8e-17 of weight
+    stayed in clusters whose remaining rows all weigh 0, which are empty.
     """
 
     def __init__(self, x: torch.Tensor, w: torch.Tensor, k: int):
         self.x, self.w, self.k = x, w, k
         self.labels: Optional[torch.Tensor] = None
-        self.sums = torch.zeros(k, x.shape[1] + 1, dtype=torch.float64, device=x.device)
-        self.members = torch.zeros(k, dtype=torch.long, device=x.device)
+        self.sums = torch.zeros(k, x.shape[1] + 2, dtype=torch.float64, device=x.device)
 
     def __call__(self, labels: torch.Tensor) -> torch.Tensor:
-        moved = None if self.labels is None else (labels != self.labels).nonzero().flatten()
-        if moved is None or 2 * moved.numel() > labels.numel():
+        if self.labels is None:
             self.sums = cluster_sums(self.x, self.w, labels, self.k)
-        elif moved.numel():
-            rows, weights = self.x[moved], self.w[moved]
-            self.sums -= cluster_sums(rows, weights, self.labels[moved], self.k)
-            self.sums += cluster_sums(rows, weights, labels[moved], self.k)
-        self.members = torch.bincount(labels, minlength=self.k)
-        self.sums[self.members == 0] = 0.0
+        else:
+            moved = labels != self.labels
+            if bool(moved.any()):
+                changed = torch.zeros(self.k, dtype=torch.bool, device=labels.device)
+                changed[labels[moved]] = True
+                changed[self.labels[moved]] = True
+                fresh = cluster_sums(self.x, self.w, labels, self.k, rows=changed[labels].nonzero().flatten())
+                self.sums[changed] = fresh[changed]
         self.labels = labels
         return self.sums
 
 
 def means_from_sums(sums: torch.Tensor, fallback: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
-    """(means in fallback's dtype, cluster weights): clusters of weight not > 0 keep `fallback`'s row."""
-    weight = sums[:, -1]
-    filled = weight > 0
-    means = torch.where(filled[:, None], sums[:, :-1] / torch.where(filled, weight, 1.0)[:, None],
+    """(means in fallback's dtype, cluster weights) from cluster_sums summed over the ranks:
+    clusters with no row of positive weight (weight not > 0, as centroid_update says) keep
+    `fallback`'s row, and their weight is reported as exactly 0."""
+    filled = sums[:, -1] > 0
+    weight = torch.where(filled, sums[:, -2], 0.0)
+    means = torch.where(filled[:, None], sums[:, :-2] / torch.where(filled, weight, 1.0)[:, None],
                         fallback.double())
     return means.to(fallback.dtype), weight
 
@@ -196,4 +247,4 @@ def lloyd(comm: Collective, backend: ModuleType, x, w, centroids, *, max_iter: i
 
 def bytes_per_iteration(k: int, d: int) -> int:
     """What each rank sends in one Lloyd iteration's all-reduce (no empty cluster)."""
-    return (k * (d + 1) + 1) * 8
+    return (k * (d + 2) + 1) * 8
