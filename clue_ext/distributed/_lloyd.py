@@ -19,8 +19,8 @@ from ._collective import Collective
 # Rows of a cluster summed one after the other before their sum joins the
 # cluster's total: centroid_update's runs (csrc/summation_order.h).
 MEANS_RUN = 256
-# Rows whose weighted values are formed at once (whole runs): a few tens of MB of doubles.
-_SUM_ROWS = 16384
+# Rows whose weighted values are formed at once: a few tens of MB of doubles at most.
+_SUM_ROWS = 8192
 # Rows whose moments mean_feature_variance sums at once.
 _SUM_CHUNK = 1024
 
@@ -67,17 +67,21 @@ class Labeller:
 
 
 def cluster_sums(x: torch.Tensor, w: torch.Tensor, labels: torch.Tensor, k: int,
-                 rows: Optional[torch.Tensor] = None) -> torch.Tensor:
+                 rows: Optional[torch.Tensor] = None, *, by_steps: Optional[bool] = None) -> torch.Tensor:
     """(k, D + 2) float64: each cluster's sum of w * x over this rank's rows (or over `rows`,
     ascending row indices, alone), its sum of w, and its number of rows of positive weight
     (which alone says whether it is empty: a sum of positive weights is positive).
 
     In centroid_update's order (csrc/summation_order.h): a cluster's rows in row
-    order, in runs of MEANS_RUN summed one after the other (multiply, then add),
+    order, in runs of MEANS_RUN added one after the other (multiply, then add),
     the runs' sums then added in order. A cluster's sums are thus a function of
     its rows alone, the same whatever other rows are summed with them, on any
-    device and from run to run (index_add_ adds with atomics on CUDA, in
-    whatever order the threads arrive); in one process they are the op's.
+    device and from run to run; in one process they are the op's.
+
+    On the CPU, index_add_ adds the rows one after the other, in their order.
+    On CUDA it adds with atomics, in whatever order the threads arrive, so
+    there (or with `by_steps`) step s adds the s-th row of every run at once,
+    one row per run, so that no two adds meet.
     """
     out = torch.zeros(k, x.shape[1] + 2, dtype=torch.float64, device=x.device)
     if rows is None:
@@ -85,40 +89,39 @@ def cluster_sums(x: torch.Tensor, w: torch.Tensor, labels: torch.Tensor, k: int,
     if rows.numel() == 0:
         return out
     cluster, order = torch.sort(labels[rows], stable=True)
-    rows = rows[order]
     sizes = torch.bincount(cluster, minlength=k)
     position = torch.arange(rows.numel(), device=x.device) - (torch.cumsum(sizes, 0) - sizes)[cluster]
-    run_starts = (position % MEANS_RUN == 0).nonzero().flatten()
-    # Whole runs at a time: every run holds at most MEANS_RUN rows.
-    bounds = run_starts[::max(1, _SUM_ROWS // MEANS_RUN)].tolist() + [rows.numel()]
-    for lo, hi in zip(bounds[:-1], bounds[1:]):
-        starts = run_starts[(run_starts >= lo) & (run_starts < hi)]
-        _add_runs(out, x, w, rows[lo:hi], cluster[lo:hi], starts - lo, position[starts] // MEANS_RUN)
+    in_run = position % MEANS_RUN
+    starts = in_run == 0
+    run = torch.cumsum(starts, 0) - 1  # the run of each row (sorted order); runs in (cluster, position) order
+    runs = torch.zeros(int(run[-1]) + 1, x.shape[1] + 2, dtype=torch.float64, device=x.device)
+    if by_steps if by_steps is not None else x.device.type != "cpu":
+        by_step = torch.sort(in_run, stable=True).indices
+        for step in torch.split(by_step, torch.bincount(in_run).tolist()):
+            runs.index_add_(0, run[step], _weighted(x, w, rows[order[step]]))
+    else:
+        run_of = torch.empty_like(run)
+        run_of[order] = run
+        for start in range(0, rows.numel(), _SUM_ROWS):
+            part = slice(start, start + _SUM_ROWS)
+            runs.index_add_(0, run_of[part], _weighted(x, w, rows[part]))
+    # Then every cluster's runs in order, likewise one run per cluster at a time.
+    run_cluster, run_index = cluster[starts], position[starts] // MEANS_RUN
+    by_index = torch.sort(run_index, stable=True).indices
+    for step in torch.split(by_index, torch.bincount(run_index).tolist()):
+        out.index_add_(0, run_cluster[step], runs[step])
     return out
 
 
-def _add_runs(out, x, w, rows, cluster, starts, run_index):
-    """Adds to `out` the sums of the runs that begin at `starts` of `rows` (sorted by cluster,
-    whole runs); run_index: each run's place among its cluster's runs."""
-    wd = w[rows].double()
-    values = torch.cat([x[rows].double() * wd[:, None], wd[:, None], (wd > 0).double()[:, None]], dim=1)
-    lengths = torch.diff(starts, append=torch.tensor([rows.numel()], device=starts.device))
-    # Longest runs first, so that the runs still going at each step are a prefix.
-    lengths, by_length = torch.sort(lengths, descending=True, stable=True)
-    first = starts[by_length]
-    runs = torch.zeros(starts.numel(), values.shape[1], dtype=torch.float64, device=values.device)
-    going = torch.searchsorted(-lengths, -torch.arange(1, int(lengths[0]) + 1, device=lengths.device),
-                               right=True).tolist()
-    for step, count in enumerate(going):
-        runs[:count] += values[first[:count] + step]
-    sums = torch.empty_like(runs)
-    sums[by_length] = runs
-    # Then each cluster's runs in order: one run per cluster at each step, so no two adds meet.
-    owner = cluster[starts]
-    step_of = run_index - run_index[torch.searchsorted(owner, owner)]
-    for step in range(int(step_of.max()) + 1):
-        now = step_of == step
-        out.index_add_(0, owner[now], sums[now])
+def _weighted(x, w, rows):
+    """(len(rows), D + 2) float64: w * x, w, and whether w > 0, of `rows`."""
+    d = x.shape[1]
+    out = torch.empty(rows.numel(), d + 2, dtype=torch.float64, device=x.device)
+    out[:, d] = w[rows]
+    out[:, :d] = x[rows]
+    out[:, :d] *= out[:, d:d + 1]
+    torch.gt(out[:, d], 0, out=out[:, d + 1])
+    return out
 
 
 class LocalSums:
