@@ -14,6 +14,7 @@ from typing import Callable, Optional, Tuple
 
 import torch
 
+from .._variance import centred_square_sum, column_sums
 from ._collective import Collective
 
 # Rows of a cluster summed one after the other before their sum joins the
@@ -21,8 +22,6 @@ from ._collective import Collective
 MEANS_RUN = 256
 # Rows whose weighted values are formed at once: a few tens of MB of doubles at most.
 _SUM_ROWS = 8192
-# Rows whose moments mean_feature_variance sums at once.
-_SUM_CHUNK = 1024
 
 
 class Labeller:
@@ -170,18 +169,12 @@ def cluster_means(comm: Collective, x, w, labels, fallback):
     return means_from_sums(comm.sum(cluster_sums(x, w, labels, fallback.shape[0])), fallback)
 
 
-def mean_feature_variance(comm: Collective, x: torch.Tensor) -> float:
-    """kmeans.mean_feature_variance over the rows of every rank."""
-    moments = torch.zeros(x.shape[1] + 2, dtype=torch.float64, device=x.device)
-    for start in range(0, x.shape[0], _SUM_CHUNK):
-        rows = x[start:start + _SUM_CHUNK].double()
-        moments[0] += rows.pow(2).sum()
-        moments[1:-1] += rows.sum(dim=0)
-    moments[-1] = x.shape[0]
-    moments = comm.sum(moments)
-    n, d = float(moments[-1]), x.shape[1]
-    mean = moments[1:-1] / n
-    return max(0.0, (float(moments[0]) / n - float(mean.dot(mean))) / d)
+def mean_feature_variance(comm: Collective, x: torch.Tensor, total: int) -> float:
+    """_variance.mean_feature_variance over the `total` rows of every rank: the global mean
+    from the summed column sums, then the summed squares about it (centred, in double, so
+    that features far from the origin relative to their spread do not cancel)."""
+    mean = comm.sum(column_sums(x)) / total
+    return float(comm.sum(centred_square_sum(x, mean).reshape(1))) / (total * x.shape[1])
 
 
 def relocate_empty(comm: Collective, x, w, sq_dists, centroids, cluster_weights, offset: int):
