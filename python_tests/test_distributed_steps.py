@@ -248,6 +248,25 @@ def test_weighting_is_agreed_and_used():
             tol=1e-4, weighting="margin" if comm.rank else "entropy"))
 
 
+def test_an_integer_exclude_of_zeros_and_ones_for_every_row_is_refused_on_every_rank():
+    x, probs = clustered_pool()
+    mask = torch.arange(600) % 7 == 0
+
+    def body(comm, rows):
+        try:
+            _agreement.agree(comm, x[rows], probs[rows], 20, temperature=1.0, seed=0, init="fast", max_iter=300,
+                             tol=1e-4, exclude=mask.long() if comm.rank else mask.long().numpy())
+        except ValueError as error:
+            return str(error)
+
+    for message in run_ranks([0, 300, 600], body):
+        assert "looks like a mask stored as integers" in message
+    # As a bool mask, or as the indices it marks, it excludes the same rows as in one process.
+    expected = clue_ext.select(x, probs, 20, seed=0, exclude=mask)
+    assert torch.equal(sharded_select(x, probs, 20, [0, 300, 600], exclude=mask), expected)
+    assert torch.equal(sharded_select(x, probs, 20, [0, 300, 600], exclude=mask.nonzero().flatten()), expected)
+
+
 def test_inputs_that_require_grad_on_one_rank_pick_as_plain_values():
     x, probs = clustered_pool()
     expected = sharded_select(x, probs, 20, [0, 300, 600])

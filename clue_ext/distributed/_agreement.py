@@ -80,22 +80,24 @@ def _local_exclude(exclude, device):
         return "mask", exclude.to(device)
     if exclude.is_floating_point() or exclude.is_complex():
         raise TypeError(f"exclude must hold integer row indices or bools, got dtype {exclude.dtype}")
-    indices = torch.unique(exclude.reshape(-1).long().cpu())
+    raw = exclude.reshape(-1).long().cpu()
+    indices = torch.unique(raw)
     if indices.numel() and int(indices[0]) < 0:
         raise ValueError(f"exclude holds negative row indices, e.g. {int(indices[0])}")
-    return "indices", indices
+    # Entries given, and whether all are 0 or 1: of one entry per global row, a mask stored as integers?
+    return "indices", indices, (raw.numel(), bool(((raw == 0) | (raw == 1)).all()))
 
 
 def _exclude_summary(parsed):
     """What every rank must agree on about `exclude`: kind, size, largest index, a digest."""
     if parsed is None:
         return None
-    kind, tensor = parsed
+    kind, tensor = parsed[:2]
     data = tensor.cpu().numpy()
     digest = hashlib.sha1(np.packbits(data).tobytes() if kind == "mask" else data.tobytes()).hexdigest()
     if kind == "mask":
         return kind, int(tensor.numel()), int(tensor.sum()), digest
-    return kind, int(tensor.numel()), int(tensor[-1]) if tensor.numel() else -1, digest
+    return kind, int(tensor.numel()), int(tensor[-1]) if tensor.numel() else -1, digest, parsed[2]
 
 
 def _raise_agreed(kind: str, message: str):
@@ -178,12 +180,18 @@ def _keep_mask(parsed, summary, total, offset, n, device):
     """(this rank's keep mask or None, excluded rows in all), from the agreed `exclude`."""
     if parsed is None:
         return None, 0
-    kind, tensor = parsed
+    kind, tensor = parsed[:2]
     if kind == "mask":
         if summary[1] != total:
             _raise_agreed("ValueError", f"exclude as a bool mask must have one entry per row of every rank "
                                         f"({total}), got {summary[1]}")
         return ~tensor[offset:offset + n], summary[2]
+    given, zeros_and_ones = summary[4]
+    if given == total and zeros_and_ones:  # as _inputs.refuse_mask_as_integers, over every rank's rows
+        _raise_agreed("ValueError",
+                      f"exclude holds {total} integers, all 0 or 1, one per row of every rank: it looks like a "
+                      "mask stored as integers. Pass a bool mask (exclude.astype(bool) / exclude.bool()) to "
+                      "exclude the rows marked 1, or the global indices of the rows to exclude")
     if summary[2] >= total:
         _raise_agreed("ValueError", f"exclude holds row indices outside [0, {total}): max {summary[2]}")
     local = tensor[(tensor >= offset) & (tensor < offset + n)] - offset
