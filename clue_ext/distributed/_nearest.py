@@ -37,21 +37,20 @@ _TILE_ENTRIES = 1 << 22
 _MAX_TILE_ROWS = 4096
 
 
-def ranking_distances(rows: torch.Tensor, rows_sq: torch.Tensor, centroids: torch.Tensor,
-                      centroids_sq: torch.Tensor) -> torch.Tensor:
-    """(m, k) float64 squared distances as the op ranks them: ||x||^2 + ||c||^2 - 2 x.c,
+def ranking_distances(centroids: torch.Tensor, centroids_sq: torch.Tensor, rows: torch.Tensor,
+                      rows_sq: torch.Tensor) -> torch.Tensor:
+    """(k, m) float64 squared distances as the op ranks them: (||x||^2 + ||c||^2) - 2 x.c,
     the dot products from a GEMM in the rows' dtype, the rest in double, clamped at 0."""
-    dots = (rows @ centroids.T).double()
-    return (rows_sq[:, None] + centroids_sq[None, :] - 2.0 * dots).clamp_min_(0.0)
+    d = centroids_sq[:, None] + rows_sq[None, :]
+    return d.sub_((centroids @ rows.T).double(), alpha=2.0).clamp_min_(0.0)
 
 
 def _first_in_order(dist: torch.Tensor, index: torch.Tensor, width: int):
-    """The `width` first (distance, index) pairs of each column, in that order (columns sorted
-    by neither); padding beyond the valid entries is (inf, -1)."""
-    by_index = index.sort(dim=0, stable=True).indices
-    dist, index = dist.gather(0, by_index), index.gather(0, by_index)
-    by_dist = dist.sort(dim=0, stable=True).indices[:width]
-    return dist.gather(0, by_dist), index.gather(0, by_dist)
+    """The `width` first (distance, index) pairs of each row (whose entries are in no order)."""
+    by_index = index.sort(dim=1, stable=True).indices
+    dist, index = dist.gather(1, by_index), index.gather(1, by_index)
+    by_dist = dist.sort(dim=1, stable=True).indices[:, :width]
+    return dist.gather(1, by_dist), index.gather(1, by_dist)
 
 
 def local_lists(x, centroids, available, width: int, offset: int):
@@ -59,28 +58,33 @@ def local_lists(x, centroids, available, width: int, offset: int):
     by (ranking distance, global index), as distances then global indices (missing entries
     (inf, -1)); the last row holds this rank's number of available rows in its first entry."""
     k = centroids.shape[0]
-    best_d = torch.full((width, k), math.inf, dtype=torch.float64, device=x.device)
-    best_i = torch.full((width, k), -1, dtype=torch.long, device=x.device)
+    best_d = torch.full((k, width), math.inf, dtype=torch.float64, device=x.device)
+    best_i = torch.full((k, width), -1, dtype=torch.long, device=x.device)
     c_sq = centroids.double().pow(2).sum(dim=1)
     tile_rows = max(1, min(_MAX_TILE_ROWS, _TILE_ENTRIES // max(k, 1)))
     for start in range(0, x.shape[0], tile_rows):
         rows = x[start:start + tile_rows]
-        d = ranking_distances(rows, rows.double().pow(2).sum(dim=1), centroids, c_sq)
-        d.masked_fill_(~available[start:start + tile_rows, None], math.inf)
+        # Centroids by rows: topk along the contiguous dimension is 3x faster.
+        d = ranking_distances(centroids, c_sq, rows, rows.double().pow(2).sum(dim=1))
+        free = available[start:start + tile_rows]
+        if not bool(free.all()):
+            d.masked_fill_(~free[None, :], math.inf)
         take = min(width, rows.shape[0])
-        values, where = d.topk(take, dim=0, largest=False)
-        # topk keeps an arbitrary subset of the rows tied at its last value: where
-        # more rows share it than were kept, take the tile in (distance, row) order.
-        last = values[-1]
-        tied = torch.isfinite(last) & ((d <= last).sum(dim=0) > take)
-        if bool(tied.any()):
-            where = torch.where(tied[None, :], d.sort(dim=0, stable=True).indices[:take], where)
-            values = d.gather(0, where)
+        values, where = d.topk(min(take + 1, rows.shape[0]), dim=1, largest=False)
+        # topk keeps an arbitrary subset of the rows tied at its last value: where the
+        # next row ties with it too, take the tile in (distance, row) order instead.
+        if values.shape[1] > take:
+            tied = torch.isfinite(values[:, take - 1]) & (values[:, take] == values[:, take - 1])
+            values, where = values[:, :take], where[:, :take]
+            if bool(tied.any()):
+                where = torch.where(tied[:, None], d.sort(dim=1, stable=True).indices[:, :take], where)
+                values = d.gather(1, where)
         rows_i = torch.where(torch.isfinite(values), where + (start + offset), torch.full_like(where, -1))
-        best_d, best_i = _first_in_order(torch.cat([best_d, values]), torch.cat([best_i, rows_i]), width)
+        best_d, best_i = _first_in_order(torch.cat([best_d, values], dim=1), torch.cat([best_i, rows_i], dim=1),
+                                         width)
     count = torch.zeros(1, 2 * width, dtype=torch.float64, device=x.device)
     count[0, 0] = float(available.sum())
-    return torch.cat([torch.cat([best_d.T, best_i.T.double()], dim=1), count])
+    return torch.cat([torch.cat([best_d, best_i.double()], dim=1), count])
 
 
 def nearest_points(comm: Collective, x, centroids, keep: Optional[torch.Tensor], offset: int) -> torch.Tensor:
