@@ -2,7 +2,8 @@
 
 The loop and its stopping rules are kmeans.lloyd_loop's. Per iteration each
 rank labels its rows (Labeller), sums its clusters' weighted rows in
-double, and one all-reduce of (K x D sums, K weights, the count of changed
+double (LocalSums, in centroid_update's order), and one all-reduce of (K x D
+sums, K weights, K counts of rows of positive weight, the count of changed
 labels) gives every rank the same new centroids: they are computed from
 bitwise identical sums on every rank, so the ranks never drift apart.
 """
