@@ -12,9 +12,8 @@ did not call in before the group's timeout) raises :class:`CollectiveError`.
 
 from __future__ import annotations
 
-from typing import Any, List, Optional
-
 import contextlib
+from typing import Any, List, Optional
 
 import torch
 import torch.distributed as dist
