@@ -151,7 +151,7 @@ def sharded_lloyd(x, w, start, cuts, max_iter):
     return results[0][0], torch.cat([r[1] for r in results])
 
 
-@pytest.mark.parametrize("n,k,max_iter", [(2000, 400, 60), (20000, 4000, 12)], ids=["small", "20k"])
+@pytest.mark.parametrize("n,k,max_iter", [(2000, 400, 25), (20000, 4000, 12)], ids=["small", "20k"])
 def test_sharded_lloyd_treats_clusters_of_zero_weight_rows_as_the_op_does(n, k, max_iter):
     # 80% zero weights (excluded rows, one-hot probabilities): many clusters keep
     # only rows of weight 0 and must be empty, and relocated, as in the op.
