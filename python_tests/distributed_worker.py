@@ -6,7 +6,9 @@ Joins a gloo group through the file store STORE, takes the rows from
 fraction CUTS[RANK] to CUTS[RANK + 1] of the shared test pool (of
 BIG_POOL_ROWS rows for scenarios ending in "-big"), runs each scenario
 and saves {scenario: picks, (inertia, picks), or (error type, message)} to
-OUT/rank{RANK}.pt. Scenario "die" makes rank 1 leave without calling select.
+OUT/rank{RANK}.pt. Scenario "die" makes rank 1 leave without calling select;
+"tf32-new" and "tf32-legacy" set torch's TF32 switches for the rest of the
+process, so each comes last and alone with its kind.
 """
 
 import datetime
@@ -18,7 +20,7 @@ import torch.distributed as dist
 
 import clue_ext
 from clue_ext import distributed
-from clue_ext.distributed import select_sharded
+from clue_ext.distributed import _nearest, select_sharded
 from clue_ext.distributed._agreement import agree
 
 POOL_ROWS = 2400
@@ -61,6 +63,30 @@ def scenario(name, rank, world, x, probs):
                       tol=1e-4)
         run = select_sharded(comm, clue_ext.ops, shard)
         return run.inertia, run.picks
+    if name == "grad":  # rank 0's inputs still require grad (a model's outputs, a parameter)
+        if rank == 0:
+            x, probs = torch.nn.Parameter(x.clone()), probs.clone().requires_grad_(True)
+        return distributed.select(x, probs, 30, seed=0)
+    if name == "scaled":
+        return distributed.select(x * 2.0**60, probs, 30, seed=0)
+    if name == "nearest-constructed":  # rows 0..9 on rank 0, row 100 on rank 1; centroids 0..7 and 0.5
+        rows = [list(range(10)), [100]][rank] if rank < 2 else []
+        mine = torch.tensor(rows, dtype=torch.float64).reshape(-1, 1)
+        centroids = torch.tensor(list(range(8)) + [0.5], dtype=torch.float64).reshape(-1, 1)
+        return _nearest.nearest_points(distributed.Collective(None), mine, centroids, None, [0, 10, 11][min(rank, 2)])
+    if name in ("tf32-new", "tf32-legacy"):
+        # A training script switched TF32 on, with one API or the other; select runs, at world
+        # size `world` and (on a group of this rank alone) 1, and leaves the switch as it was.
+        if name == "tf32-new":
+            torch.backends.cuda.matmul.fp32_precision = "tf32"
+        else:
+            torch.backends.cuda.matmul.allow_tf32 = True
+        alone = [dist.new_group([r]) for r in range(world)][rank]
+        together = distributed.select(x, probs, 30, seed=0)
+        by_itself = distributed.select(x, probs, 5, seed=0, group=alone) if x.shape[0] >= 5 else None
+        setting = torch.backends.cuda.matmul.fp32_precision if name == "tf32-new" else \
+            torch.backends.cuda.matmul.allow_tf32
+        return together, by_itself, setting
     if name == "nan":
         if rank == world - 1 and x.shape[0]:
             x = x.clone()

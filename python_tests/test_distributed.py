@@ -19,9 +19,9 @@ WORKER = Path(__file__).parent / "distributed_worker.py"
 FAILING = ("nan", "width", "budget-differs", "too-many")
 
 
-def run_ranks(tmp_path, world, cuts, scenarios, timeout=240, env=None):
+def run_ranks(tmp_path, world, cuts, scenarios, timeout=240, env=None, label=""):
     """Each rank's {scenario: result}, after every process ended by itself within `timeout` seconds."""
-    out = tmp_path / f"ws{world}"
+    out = tmp_path / f"ws{world}{label}"
     out.mkdir()
     command = [str(out / "store"), "", str(world), ",".join(map(str, cuts)), str(out), ",".join(scenarios)]
     environment = dict(os.environ, OMP_NUM_THREADS="1", **(env or {}))
@@ -131,6 +131,28 @@ def test_bad_input_on_one_rank_fails_every_rank_alike(tmp_path):
     for name, (kind, message) in expected.items():
         got = assert_same_on_every_rank(results, name)
         assert got[0] == kind and message in got[1], (name, got)
+
+
+@pytest.mark.slow
+def test_edge_inputs_on_some_ranks_pick_as_one_process(tmp_path):
+    # Inputs that require grad on one rank only, features scaled by 2**60 and the
+    # nearest-point lists of the constructed case; then scripts that turned TF32 on
+    # through torch's new or legacy API (each in processes of its own).
+    cuts = [0, 0.4, 1]
+    results = run_ranks(tmp_path, 2, cuts, ["plain", "grad", "scaled", "nearest-constructed", "tf32-new"])
+    plain = assert_same_on_every_rank(results, "plain")
+    assert torch.equal(assert_same_on_every_rank(results, "grad"), plain)
+    assert torch.equal(assert_same_on_every_rank(results, "scaled"), plain)
+    assert assert_same_on_every_rank(results, "nearest-constructed").tolist() == list(range(9))
+    legacy = run_ranks(tmp_path, 2, cuts, ["tf32-legacy"], label="-legacy")
+    x, probs = pool()
+    for name, rank_results, switched in (("tf32-new", results, "tf32"), ("tf32-legacy", legacy, True)):
+        for rank, result in enumerate(rank_results):
+            together, by_itself, setting = result[name]
+            assert torch.equal(together, plain), name
+            rows = slice(int(cuts[rank] * POOL_ROWS), int(cuts[rank + 1] * POOL_ROWS))
+            assert torch.equal(by_itself, clue_ext.select(x[rows], probs[rows], 5, seed=0)), name
+            assert setting == switched, name
 
 
 @pytest.mark.slow

@@ -10,15 +10,17 @@ it is clue_ext.select. See `python -m clue_ext.select` for the command line.
 
 from __future__ import annotations
 
-import contextlib
+import math
 import time
 import warnings
 from typing import Callable, NamedTuple, Optional
 
 import torch
 
+from .. import _magnitude
+from .._precision import full_float32_matmuls
 from ..kmeans import DEFAULT_INIT, default_local_trials
-from ..selection import entropy_weights, select_with
+from ..selection import select_with
 from ..warm_start import worth_projecting
 from . import _lloyd, _nearest, _seeding
 from ._agreement import Shard, agree
@@ -39,6 +41,7 @@ def select(
     init: str = DEFAULT_INIT,
     max_iter: int = 300,
     tol: float = 1e-4,
+    weighting: str = "entropy",
     progress: Optional[Callable[[str], None]] = None,
 ) -> torch.Tensor:
     """Picks `budget` distinct rows of the pool formed by every rank's `features`, by CLUE.
@@ -50,16 +53,22 @@ def select(
         features: (n_r, D) this rank's embeddings (n_r may be 0), as in
             :func:`clue_ext.select`; the same D and dtype on every rank.
         probs: (n_r, C) this rank's predicted class probabilities.
-        budget, temperature, init, max_iter, tol: as in :func:`clue_ext.select`.
+        budget, temperature, init, max_iter, tol, weighting: as in :func:`clue_ext.select`.
         seed: as in :func:`clue_ext.select`; None uses one drawn on rank 0.
         exclude: global row indices, or a bool mask over every rank's rows,
             never to pick (the same on every rank).
         group: the process group; collectives run on the features' device
-            for NCCL, on the CPU for gloo.
+            for NCCL (the current CUDA device when the features are not on
+            one), on the CPU for gloo.
         progress: called with a line at each stage (e.g. ``print`` on rank 0).
 
     Returns:
         int64 CPU tensor of `budget` distinct global row indices, the same on every rank.
+
+    As in :func:`clue_ext.select`, inputs that require grad are read as values,
+    and features whose squared distances would leave their dtype's range are
+    multiplied by a power of two, the same on every rank (from the largest
+    value of any rank), so the picks are one process's.
 
     Raises:
         ValueError/TypeError: on every rank, when the input of any rank is
@@ -69,30 +78,17 @@ def select(
     """
     from .. import ops
 
-    comm = Collective(group)
-    shard = agree(comm, features, probs, budget, temperature=temperature, seed=seed, exclude=exclude, init=init,
-                  max_iter=max_iter, tol=tol)
-    if comm.size == 1:
-        return select_with(ops, shard.x, shard.probs, shard.budget, temperature=shard.temperature, seed=shard.seed,
-                           exclude=None if shard.keep is None else ~shard.keep, max_iter=shard.max_iter,
-                           tol=shard.tol, init=shard.init).cpu()
-    with _full_float32_matmuls(shard.x.device):
+    device = features.device if isinstance(features, torch.Tensor) else torch.device("cpu")
+    comm = Collective(group, device=device)
+    with full_float32_matmuls(device):
+        shard = agree(comm, features, probs, budget, temperature=temperature, seed=seed, exclude=exclude,
+                      init=init, max_iter=max_iter, tol=tol, weighting=weighting)
+        if comm.size == 1:
+            return select_with(ops, shard.x, shard.probs, shard.budget, temperature=shard.temperature,
+                               seed=shard.seed, exclude=None if shard.keep is None else ~shard.keep,
+                               max_iter=shard.max_iter, tol=shard.tol, init=shard.init,
+                               weighting=shard.weighting).cpu()
         return select_sharded(comm, ops, shard, progress).picks
-
-
-@contextlib.contextmanager
-def _full_float32_matmuls(device: torch.device):
-    """The sharded stages' own GEMMs in full float32 on GPUs, as the ops' (csrc/ops.h), whatever
-    a training script set for TF32."""
-    if device.type != "cuda":
-        yield
-        return
-    before = torch.get_float32_matmul_precision()
-    torch.set_float32_matmul_precision("highest")
-    try:
-        yield
-    finally:
-        torch.set_float32_matmul_precision(before)
 
 
 class ShardedRun(NamedTuple):
@@ -107,15 +103,27 @@ class ShardedRun(NamedTuple):
 
 
 def _sharded_weights(comm: Collective, shard: Shard) -> torch.Tensor:
-    w = entropy_weights(shard.probs, shard.temperature)
-    if shard.keep is not None:
-        w = w * shard.keep.double()
-    w = w.to(shard.x.dtype)
-    if float(comm.sum((w > 0).sum().double().reshape(1))) > 0:
-        return w
+    """selection.select_with's weights over every rank's rows: excluded rows weigh 0, and the
+    weights are multiplied by the power of two that _magnitude.normalized_weights would choose
+    for the largest weight of any rank; uniform (over the rows kept) if every weight is 0."""
+    w = shard.weights if shard.keep is None else shard.weights * shard.keep.double()
+    mine = torch.zeros(comm.size, dtype=torch.float64, device=w.device)
+    mine[comm.rank] = _magnitude.max_abs(w)
+    largest = float(comm.sum(mine).max())
+    if largest > 0:
+        return _magnitude.scaled_by_power_of_two(w, _weight_exponent(largest)).to(shard.x.dtype)
     warnings.warn("every sample weight is zero (a fully confident model?): falling back to uniform weights",
                   RuntimeWarning, stacklevel=3)
-    return torch.ones_like(w) if shard.keep is None else shard.keep.to(w.dtype)
+    ones = torch.ones_like(w, dtype=shard.x.dtype)
+    return ones if shard.keep is None else ones * shard.keep.to(ones.dtype)
+
+
+def _weight_exponent(largest: float) -> int:
+    """The exponent _magnitude.normalized_weights scales weights whose largest value is `largest` by."""
+    _, exponent = math.frexp(largest)
+    if -_magnitude._WEIGHT_RANGE_BITS < exponent <= _magnitude._WEIGHT_RANGE_BITS:
+        return 0
+    return 1 - exponent
 
 
 def select_sharded(comm: Collective, backend, shard: Shard, progress=None) -> ShardedRun:
@@ -141,7 +149,7 @@ def select_sharded(comm: Collective, backend, shard: Shard, progress=None) -> Sh
                                          offset=shard.offset, counts=shard.counts)
     lap("warm start")
     say("Lloyd")
-    tol_abs = _lloyd.mean_feature_variance(comm, x) * shard.tol if shard.tol > 0 else 0.0
+    tol_abs = _lloyd.mean_feature_variance(comm, x, shard.total) * shard.tol if shard.tol > 0 else 0.0
     centroids, _, sq_dists, n_iter = _lloyd.lloyd(comm, backend, x, w, start, max_iter=shard.max_iter,
                                                   tol=tol_abs, offset=shard.offset, progress=progress)
     inertia = float(comm.sum((w.double() * sq_dists.double()).sum().reshape(1)))

@@ -1,9 +1,10 @@
 """Input checks of the sharded select, agreed by every rank in one exchange.
 
 Each rank checks its own shard, then every rank's findings (its error if
-any, its shapes, its arguments) are exchanged once, so that every rank
-reaches the same verdict: either all go on, or all raise the same error,
-naming the rank at fault. None waits on a peer that has already given up.
+any, its shapes, its arguments, its largest |feature|) are exchanged once,
+so that every rank reaches the same verdict: either all go on, or all raise
+the same error, naming the rank at fault. None waits on a peer that has
+already given up, and nothing after the exchange checks the input again.
 """
 
 from __future__ import annotations
@@ -15,10 +16,10 @@ from typing import Optional
 import numpy as np
 import torch
 
-from .. import _extension, _inputs
+from .. import _extension, _inputs, _magnitude
 from .._sampling import draw_seed
 from ..kmeans import check_init
-from ..selection import check_probs
+from ..selection import check_probs, check_weighting, sample_weights
 from ._collective import Collective
 
 
@@ -26,8 +27,9 @@ from ._collective import Collective
 class Shard:
     """This rank's validated rows and the arguments every rank agreed on."""
 
-    x: torch.Tensor  # (n, D), compute dtype; n may be 0
+    x: torch.Tensor  # (n, D), compute dtype, times 2**scale_exponent; n may be 0
     probs: torch.Tensor  # (n, C)
+    weights: torch.Tensor  # (n,) float64: the weighting's, before any exclusion or scaling
     keep: Optional[torch.Tensor]  # (n,) bool: rows that may be clustered and picked; None: all
     offset: int  # global index of this rank's first row
     counts: list  # rows of every rank
@@ -37,6 +39,10 @@ class Shard:
     init: str
     max_iter: int
     tol: float
+    weighting: str = "entropy"
+    # The power of two every rank multiplied its features by (from the largest |value|
+    # of any rank), so that squared distances fit the dtype: 0 for most pools.
+    scale_exponent: int = 0
 
     @property
     def total(self) -> int:
@@ -74,29 +80,32 @@ def _local_exclude(exclude, device):
         return "mask", exclude.to(device)
     if exclude.is_floating_point() or exclude.is_complex():
         raise TypeError(f"exclude must hold integer row indices or bools, got dtype {exclude.dtype}")
-    indices = torch.unique(exclude.reshape(-1).long().cpu())
+    raw = exclude.reshape(-1).long().cpu()
+    indices = torch.unique(raw)
     if indices.numel() and int(indices[0]) < 0:
         raise ValueError(f"exclude holds negative row indices, e.g. {int(indices[0])}")
-    return "indices", indices
+    # Entries given, and whether all are 0 or 1: of one entry per global row, a mask stored as integers?
+    return "indices", indices, (raw.numel(), bool(((raw == 0) | (raw == 1)).all()))
 
 
 def _exclude_summary(parsed):
     """What every rank must agree on about `exclude`: kind, size, largest index, a digest."""
     if parsed is None:
         return None
-    kind, tensor = parsed
+    kind, tensor = parsed[:2]
     data = tensor.cpu().numpy()
     digest = hashlib.sha1(np.packbits(data).tobytes() if kind == "mask" else data.tobytes()).hexdigest()
     if kind == "mask":
         return kind, int(tensor.numel()), int(tensor.sum()), digest
-    return kind, int(tensor.numel()), int(tensor[-1]) if tensor.numel() else -1, digest
+    return kind, int(tensor.numel()), int(tensor[-1]) if tensor.numel() else -1, digest, parsed[2]
 
 
 def _raise_agreed(kind: str, message: str):
     raise (TypeError if kind == "TypeError" else ValueError)(message)
 
 
-def agree(comm: Collective, features, probs, budget, *, temperature, seed, exclude, init, max_iter, tol) -> Shard:
+def agree(comm: Collective, features, probs, budget, *, temperature, seed, exclude, init, max_iter, tol,
+          weighting="entropy") -> Shard:
     """Checks this rank's input, exchanges the verdicts, and returns this rank's Shard, or
     raises the same error on every rank."""
     local_error = None
@@ -109,11 +118,14 @@ def agree(comm: Collective, features, probs, budget, *, temperature, seed, exclu
             check_init(init),
             _inputs.as_count(max_iter, "max_iter", low=0, high=2**31, high_reason="a sane limit"),
             _inputs.as_non_negative_float(tol, "tol"),
+            check_weighting(weighting),
             _inputs.as_seed(seed),
         )
         parsed_exclude = _local_exclude(exclude, x.device)
+        # Computed here so that nothing they could raise comes after the exchange.
+        weights = sample_weights(p, args[1], args[5])
         info = dict(n=x.shape[0], d=x.shape[1], c=p.shape[1], dtype=str(x.dtype), device=x.device.type,
-                    args=args, exclude=_exclude_summary(parsed_exclude),
+                    args=args, exclude=_exclude_summary(parsed_exclude), max_abs=_magnitude.max_abs(x),
                     drawn_seed=draw_seed() if args[-1] is None and comm.rank == 0 else None)
     except Exception as error:  # reported to every rank before anyone raises
         local_error = error
@@ -131,7 +143,7 @@ def agree(comm: Collective, features, probs, budget, *, temperature, seed, exclu
     _check_same(infos, "dtype", "features are computed in {} on rank {} but in {} on rank {} (pass one dtype)")
     _check_same(infos, "device", "features are on {} on rank {} but on {} on rank {}")
     _check_same(infos, "c", "probs have {} columns on rank {} but {} on rank {}")
-    names = ("budget", "temperature", "init", "max_iter", "tol", "seed")
+    names = ("budget", "temperature", "init", "max_iter", "tol", "weighting", "seed")
     for position, name in enumerate(names):
         values = [i["args"][position] for i in infos]
         if any(v != values[0] for v in values):
@@ -145,14 +157,17 @@ def agree(comm: Collective, features, probs, budget, *, temperature, seed, exclu
         _raise_agreed("ValueError", "features is empty on every rank: the pool must hold at least one row")
     offset = sum(counts[: comm.rank])
     keep, excluded = _keep_mask(parsed_exclude, infos[0]["exclude"], total, offset, x.shape[0], x.device)
-    budget_, temperature_, init_, max_iter_, tol_, seed_ = infos[0]["args"]
+    budget_, temperature_, init_, max_iter_, tol_, weighting_, seed_ = infos[0]["args"]
     available = total - excluded
     if budget_ > available:
         where = "the rows of every rank" if excluded == 0 else "the rows of every rank not excluded"
         _raise_agreed("ValueError", f"budget must be <= {available} ({where}), got {budget_}")
-    return Shard(x=x, probs=p, keep=keep, offset=offset, counts=counts, budget=budget_, temperature=temperature_,
+    # One exponent from every rank's largest value: the ranks scale alike, as one process would.
+    exponent = _magnitude.scale_exponent(max(i["max_abs"] for i in infos), x.shape[1], x.dtype)
+    return Shard(x=_magnitude.scaled_by_power_of_two(x, exponent), probs=p, weights=weights, keep=keep,
+                 offset=offset, counts=counts, budget=budget_, temperature=temperature_,
                  seed=seed_ if seed_ is not None else infos[0]["drawn_seed"], init=init_, max_iter=max_iter_,
-                 tol=tol_)
+                 tol=tol_, weighting=weighting_, scale_exponent=exponent)
 
 
 def _check_same(infos, key, template):
@@ -165,12 +180,18 @@ def _keep_mask(parsed, summary, total, offset, n, device):
     """(this rank's keep mask or None, excluded rows in all), from the agreed `exclude`."""
     if parsed is None:
         return None, 0
-    kind, tensor = parsed
+    kind, tensor = parsed[:2]
     if kind == "mask":
         if summary[1] != total:
             _raise_agreed("ValueError", f"exclude as a bool mask must have one entry per row of every rank "
                                         f"({total}), got {summary[1]}")
         return ~tensor[offset:offset + n], summary[2]
+    given, zeros_and_ones = summary[4]
+    if given == total and zeros_and_ones:  # as _inputs.refuse_mask_as_integers, over every rank's rows
+        _raise_agreed("ValueError",
+                      f"exclude holds {total} integers, all 0 or 1, one per row of every rank: it looks like a "
+                      "mask stored as integers. Pass a bool mask (exclude.astype(bool) / exclude.bool()) to "
+                      "exclude the rows marked 1, or the global indices of the rows to exclude")
     if summary[2] >= total:
         _raise_agreed("ValueError", f"exclude holds row indices outside [0, {total}): max {summary[2]}")
     local = tensor[(tensor >= offset) & (tensor < offset + n)] - offset

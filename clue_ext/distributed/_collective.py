@@ -1,7 +1,10 @@
 """The collectives the sharded select needs, over one torch.distributed group.
 
-Tensors go through the group on its backend's device (the current CUDA
-device for NCCL, the CPU otherwise) and come back on the caller's device.
+Tensors go through the group on its backend's device (for NCCL the CUDA
+device the features are on, else the current one; the CPU otherwise) and
+come back on the caller's device. NCCL collectives run with that device
+current, so that a rank computing on cuda:1 without torch.cuda.set_device
+does not join the group from cuda:0, where another rank may be.
 Every call counts the bytes this rank contributes, so the bench can report
 what a Lloyd iteration exchanges. A collective that fails (a peer died, or
 did not call in before the group's timeout) raises :class:`CollectiveError`.
@@ -9,6 +12,7 @@ did not call in before the group's timeout) raises :class:`CollectiveError`.
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any, List, Optional
 
 import torch
@@ -19,8 +23,20 @@ class CollectiveError(RuntimeError):
     """A collective of the sharded select failed: a rank died, or never joined it in time."""
 
 
+def collective_device(backend: str, features_device: Optional[torch.device]) -> torch.device:
+    """Where a group of `backend` exchanges the tensors of features on `features_device`."""
+    if backend != "nccl":
+        return torch.device("cpu")
+    if features_device is not None and torch.device(features_device).type == "cuda":
+        device = torch.device(features_device)
+        # "cuda" without an index means the current device, as torch reads it.
+        return device if device.index is not None else torch.device("cuda", torch.cuda.current_device())
+    return torch.device("cuda", torch.cuda.current_device())
+
+
 class Collective:
-    def __init__(self, group: Optional[dist.ProcessGroup]):
+    def __init__(self, group: Optional[dist.ProcessGroup], device: Optional[torch.device] = None):
+        """`device`: where this rank's features are (None: unknown, as for CPU features)."""
         if not dist.is_available() or not dist.is_initialized():
             raise RuntimeError(
                 "clue_ext.distributed.select needs an initialised process group: call "
@@ -29,15 +45,15 @@ class Collective:
         self.group = group
         self.rank = dist.get_rank(group)
         self.size = dist.get_world_size(group)
-        if dist.get_backend(group) == "nccl":
-            self.device = torch.device("cuda", torch.cuda.current_device())
-        else:
-            self.device = torch.device("cpu")
+        self.device = collective_device(dist.get_backend(group), device)
         self.bytes_sent = 0
 
     def _run(self, what: str, fn, *args, **kwargs):
+        # all_gather_object, for one, picks its device as the current one.
+        current = torch.cuda.device(self.device) if self.device.type == "cuda" else contextlib.nullcontext()
         try:
-            return fn(*args, group=self.group, **kwargs)
+            with current:
+                return fn(*args, group=self.group, **kwargs)
         except (RuntimeError, dist.DistError) as error:
             raise CollectiveError(
                 f"clue_ext.distributed.select: the {what} on rank {self.rank} of {self.size} failed: "

@@ -2,7 +2,8 @@
 
 The loop and its stopping rules are kmeans.lloyd_loop's. Per iteration each
 rank labels its rows (Labeller), sums its clusters' weighted rows in
-double, and one all-reduce of (K x D sums, K weights, the count of changed
+double (LocalSums, in centroid_update's order), and one all-reduce of (K x D
+sums, K weights, K counts of rows of positive weight, the count of changed
 labels) gives every rank the same new centroids: they are computed from
 bitwise identical sums on every rank, so the ranks never drift apart.
 """
@@ -14,11 +15,14 @@ from typing import Callable, Optional, Tuple
 
 import torch
 
+from .._variance import centred_square_sum, column_sums
 from ._collective import Collective
 
-# Rows whose weighted sum is formed at once: the double temporaries stay in
-# cache (4x faster than 64k-row chunks) and small.
-_SUM_CHUNK = 1024
+# Rows of a cluster summed one after the other before their sum joins the
+# cluster's total: centroid_update's runs (csrc/summation_order.h).
+MEANS_RUN = 256
+# Rows whose weighted values are formed at once: a few tens of MB of doubles at most.
+_SUM_ROWS = 8192
 
 
 class Labeller:
@@ -62,51 +66,101 @@ class Labeller:
         return self.state.sq_dists(centroids)
 
 
-def cluster_sums(x: torch.Tensor, w: torch.Tensor, labels: torch.Tensor, k: int) -> torch.Tensor:
-    """(k, D + 1) float64: each cluster's sum of w * x over this rank's rows, then its sum of w."""
-    out = torch.zeros(k, x.shape[1] + 1, dtype=torch.float64, device=x.device)
-    for start in range(0, x.shape[0], _SUM_CHUNK):
-        rows = slice(start, start + _SUM_CHUNK)
-        wd = w[rows].double()
-        out[:, :-1].index_add_(0, labels[rows], x[rows].double() * wd[:, None])
-        out[:, -1].index_add_(0, labels[rows], wd)
+def cluster_sums(x: torch.Tensor, w: torch.Tensor, labels: torch.Tensor, k: int,
+                 rows: Optional[torch.Tensor] = None, *, by_steps: Optional[bool] = None) -> torch.Tensor:
+    """(k, D + 2) float64: each cluster's sum of w * x over this rank's rows (or over `rows`,
+    ascending row indices, alone), its sum of w, and its number of rows of positive weight
+    (which alone says whether it is empty: a sum of positive weights is positive).
+
+    In centroid_update's order (csrc/summation_order.h): a cluster's rows in row
+    order, in runs of MEANS_RUN added one after the other (multiply, then add),
+    the runs' sums then added in order. A cluster's sums are thus a function of
+    its rows alone, the same whatever other rows are summed with them, on any
+    device and from run to run; in one process they are the op's.
+
+    On the CPU, index_add_ adds the rows one after the other, in their order.
+    On CUDA it adds with atomics, in whatever order the threads arrive, so
+    there (or with `by_steps`) step s adds the s-th row of every run at once,
+    one row per run, so that no two adds meet.
+    """
+    out = torch.zeros(k, x.shape[1] + 2, dtype=torch.float64, device=x.device)
+    if rows is None:
+        rows = torch.arange(x.shape[0], device=x.device)
+    if rows.numel() == 0:
+        return out
+    cluster, order = torch.sort(labels[rows], stable=True)
+    sizes = torch.bincount(cluster, minlength=k)
+    position = torch.arange(rows.numel(), device=x.device) - (torch.cumsum(sizes, 0) - sizes)[cluster]
+    in_run = position % MEANS_RUN
+    starts = in_run == 0
+    run = torch.cumsum(starts, 0) - 1  # the run of each row (sorted order); runs in (cluster, position) order
+    runs = torch.zeros(int(run[-1]) + 1, x.shape[1] + 2, dtype=torch.float64, device=x.device)
+    if by_steps if by_steps is not None else x.device.type != "cpu":
+        by_step = torch.sort(in_run, stable=True).indices
+        for step in torch.split(by_step, torch.bincount(in_run).tolist()):
+            runs.index_add_(0, run[step], _weighted(x, w, rows[order[step]]))
+    else:
+        run_of = torch.empty_like(run)
+        run_of[order] = run
+        for start in range(0, rows.numel(), _SUM_ROWS):
+            part = slice(start, start + _SUM_ROWS)
+            runs.index_add_(0, run_of[part], _weighted(x, w, rows[part]))
+    # Then every cluster's runs in order, likewise one run per cluster at a time.
+    run_cluster, run_index = cluster[starts], position[starts] // MEANS_RUN
+    by_index = torch.sort(run_index, stable=True).indices
+    for step in torch.split(by_index, torch.bincount(run_index).tolist()):
+        out.index_add_(0, run_cluster[step], runs[step])
+    return out
+
+
+def _weighted(x, w, rows):
+    """(len(rows), D + 2) float64: w * x, w, and whether w > 0, of `rows`."""
+    d = x.shape[1]
+    out = torch.empty(rows.numel(), d + 2, dtype=torch.float64, device=x.device)
+    out[:, d] = w[rows]
+    out[:, :d] = x[rows]
+    out[:, :d] *= out[:, d:d + 1]
+    torch.gt(out[:, d], 0, out=out[:, d + 1])
     return out
 
 
 class LocalSums:
-    """This rank's cluster_sums for successive labels, updated by the rows whose label changed.
+    """This rank's cluster_sums for successive labels, summed afresh for the clusters whose
+    rows changed (as the one-process Lloyd kernel does).
 
-    Late Lloyd iterations move few rows, so the delta costs far less than a
-    new sum. A cluster left with no member gets exact zeros (a running
-    double sum could keep a residue and look non-empty); a full sum is
-    taken again when half the rows moved.
+    Late Lloyd iterations move few rows, so few clusters need new sums. A
+    running sum updated by the rows that moved would be cheaper still, but it
+    keeps the rounding of every row that passed through: 2.8e-17 of weight
+    stayed in clusters whose remaining rows all weigh 0, which are empty.
     """
 
     def __init__(self, x: torch.Tensor, w: torch.Tensor, k: int):
         self.x, self.w, self.k = x, w, k
         self.labels: Optional[torch.Tensor] = None
-        self.sums = torch.zeros(k, x.shape[1] + 1, dtype=torch.float64, device=x.device)
-        self.members = torch.zeros(k, dtype=torch.long, device=x.device)
+        self.sums = torch.zeros(k, x.shape[1] + 2, dtype=torch.float64, device=x.device)
 
     def __call__(self, labels: torch.Tensor) -> torch.Tensor:
-        moved = None if self.labels is None else (labels != self.labels).nonzero().flatten()
-        if moved is None or 2 * moved.numel() > labels.numel():
+        if self.labels is None:
             self.sums = cluster_sums(self.x, self.w, labels, self.k)
-        elif moved.numel():
-            rows, weights = self.x[moved], self.w[moved]
-            self.sums -= cluster_sums(rows, weights, self.labels[moved], self.k)
-            self.sums += cluster_sums(rows, weights, labels[moved], self.k)
-        self.members = torch.bincount(labels, minlength=self.k)
-        self.sums[self.members == 0] = 0.0
+        else:
+            moved = labels != self.labels
+            if bool(moved.any()):
+                changed = torch.zeros(self.k, dtype=torch.bool, device=labels.device)
+                changed[labels[moved]] = True
+                changed[self.labels[moved]] = True
+                fresh = cluster_sums(self.x, self.w, labels, self.k, rows=changed[labels].nonzero().flatten())
+                self.sums[changed] = fresh[changed]
         self.labels = labels
         return self.sums
 
 
 def means_from_sums(sums: torch.Tensor, fallback: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
-    """(means in fallback's dtype, cluster weights): clusters of weight not > 0 keep `fallback`'s row."""
-    weight = sums[:, -1]
-    filled = weight > 0
-    means = torch.where(filled[:, None], sums[:, :-1] / torch.where(filled, weight, 1.0)[:, None],
+    """(means in fallback's dtype, cluster weights) from cluster_sums summed over the ranks:
+    clusters with no row of positive weight (weight not > 0, as centroid_update says) keep
+    `fallback`'s row, and their weight is reported as exactly 0."""
+    filled = sums[:, -1] > 0
+    weight = torch.where(filled, sums[:, -2], 0.0)
+    means = torch.where(filled[:, None], sums[:, :-2] / torch.where(filled, weight, 1.0)[:, None],
                         fallback.double())
     return means.to(fallback.dtype), weight
 
@@ -116,18 +170,12 @@ def cluster_means(comm: Collective, x, w, labels, fallback):
     return means_from_sums(comm.sum(cluster_sums(x, w, labels, fallback.shape[0])), fallback)
 
 
-def mean_feature_variance(comm: Collective, x: torch.Tensor) -> float:
-    """kmeans.mean_feature_variance over the rows of every rank."""
-    moments = torch.zeros(x.shape[1] + 2, dtype=torch.float64, device=x.device)
-    for start in range(0, x.shape[0], _SUM_CHUNK):
-        rows = x[start:start + _SUM_CHUNK].double()
-        moments[0] += rows.pow(2).sum()
-        moments[1:-1] += rows.sum(dim=0)
-    moments[-1] = x.shape[0]
-    moments = comm.sum(moments)
-    n, d = float(moments[-1]), x.shape[1]
-    mean = moments[1:-1] / n
-    return max(0.0, (float(moments[0]) / n - float(mean.dot(mean))) / d)
+def mean_feature_variance(comm: Collective, x: torch.Tensor, total: int) -> float:
+    """_variance.mean_feature_variance over the `total` rows of every rank: the global mean
+    from the summed column sums, then the summed squares about it (centred, in double, so
+    that features far from the origin relative to their spread do not cancel)."""
+    mean = comm.sum(column_sums(x)) / total
+    return float(comm.sum(centred_square_sum(x, mean).reshape(1))) / (total * x.shape[1])
 
 
 def relocate_empty(comm: Collective, x, w, sq_dists, centroids, cluster_weights, offset: int):
@@ -196,4 +244,4 @@ def lloyd(comm: Collective, backend: ModuleType, x, w, centroids, *, max_iter: i
 
 def bytes_per_iteration(k: int, d: int) -> int:
     """What each rank sends in one Lloyd iteration's all-reduce (no empty cluster)."""
-    return (k * (d + 1) + 1) * 8
+    return (k * (d + 2) + 1) * 8

@@ -140,7 +140,7 @@ def projected_start(comm: Collective, backend: ModuleType, x, w, start, *, seed:
     shift = mean @ directions
     projected = torch.addmm(shift, x, directions, beta=-1).contiguous()
     projected_start_ = torch.addmm(shift, start, directions, beta=-1).contiguous()
-    tol_abs = _lloyd.mean_feature_variance(comm, projected) * tol
+    tol_abs = _lloyd.mean_feature_variance(comm, projected, total) * tol
     _, labels, _, _ = _lloyd.lloyd(comm, backend, projected, w, projected_start_, max_iter=PROJECTED_MAX_ITER,
                                    tol=tol_abs, offset=offset)
     del projected
