@@ -88,6 +88,16 @@ def squares_fit(largest: float, d: int, dtype: torch.dtype) -> bool:
 _WEIGHT_RANGE_BITS = 30
 
 
+def weight_exponent(largest: float) -> int:
+    """e such that weights whose largest value is `largest` are used as w * 2**e (0: as they are)."""
+    if not largest > 0:
+        return 0
+    _, exponent = math.frexp(largest)
+    if -_WEIGHT_RANGE_BITS < exponent <= _WEIGHT_RANGE_BITS:
+        return 0
+    return 1 - exponent
+
+
 def normalized_weights(w: torch.Tensor) -> torch.Tensor:
     """w, or w times the power of two that brings its largest value into [1, 2).
 
@@ -95,10 +105,4 @@ def normalized_weights(w: torch.Tensor) -> torch.Tensor:
     far below 1 (entropies of near one-hot probabilities, 1e-40 and less)
     would otherwise round to 0 in float32, and far above 1 overflow its sums.
     """
-    largest = max_abs(w)
-    if not largest > 0:
-        return w
-    _, exponent = math.frexp(largest)
-    if -_WEIGHT_RANGE_BITS < exponent <= _WEIGHT_RANGE_BITS:
-        return w
-    return scaled_by_power_of_two(w, 1 - exponent)
+    return scaled_by_power_of_two(w, weight_exponent(max_abs(w)))

@@ -10,7 +10,6 @@ it is clue_ext.select. See `python -m clue_ext.select` for the command line.
 
 from __future__ import annotations
 
-import math
 import time
 import warnings
 from typing import Callable, NamedTuple, Optional
@@ -111,19 +110,11 @@ def _sharded_weights(comm: Collective, shard: Shard) -> torch.Tensor:
     mine[comm.rank] = _magnitude.max_abs(w)
     largest = float(comm.sum(mine).max())
     if largest > 0:
-        return _magnitude.scaled_by_power_of_two(w, _weight_exponent(largest)).to(shard.x.dtype)
+        return _magnitude.scaled_by_power_of_two(w, _magnitude.weight_exponent(largest)).to(shard.x.dtype)
     warnings.warn("every sample weight is zero (a fully confident model?): falling back to uniform weights",
                   RuntimeWarning, stacklevel=3)
     ones = torch.ones_like(w, dtype=shard.x.dtype)
     return ones if shard.keep is None else ones * shard.keep.to(ones.dtype)
-
-
-def _weight_exponent(largest: float) -> int:
-    """The exponent _magnitude.normalized_weights scales weights whose largest value is `largest` by."""
-    _, exponent = math.frexp(largest)
-    if -_magnitude._WEIGHT_RANGE_BITS < exponent <= _magnitude._WEIGHT_RANGE_BITS:
-        return 0
-    return 1 - exponent
 
 
 def select_sharded(comm: Collective, backend, shard: Shard, progress=None) -> ShardedRun:
