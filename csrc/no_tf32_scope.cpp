@@ -34,11 +34,13 @@ class NoTF32Scope : public torch::CustomClassHolder {
   }
 
   // Collected on another thread without close(): the owner's flag cannot be
-  // reached from here, so the guard is left in place rather than clearing
-  // this thread's flag (the owner keeps full float32 GEMMs, which is safe).
+  // reached from here, and the guard's destructor would clear this thread's
+  // flag instead. So the guard (one bool) is leaked: the owner keeps full
+  // float32 GEMMs, which is safe.
   ~NoTF32Scope() override {
     if (guard_ && std::this_thread::get_id() != owner_) {
-      static_cast<void>(guard_.release());
+      at::NoTF32Guard* const leaked = guard_.release();
+      static_cast<void>(leaked);
     }
   }
 

@@ -112,3 +112,20 @@ def test_scope_leaves_torch_tf32_settings_as_they_read():
         assert torch.backends.cuda.matmul.fp32_precision == "tf32"
     finally:
         torch.backends.cuda.matmul.fp32_precision = before
+
+
+def test_a_scope_collected_on_another_thread_leaves_that_threads_flag():
+    # The guard's destructor clears the flag of the thread it runs on: a scope
+    # opened by a worker and dropped here must not clear this thread's scope.
+    made = []
+    worker = threading.Thread(target=lambda: made.append(Scope()))
+    worker.start()
+    worker.join()
+    mine = Scope()
+    try:
+        made.clear()
+        gc.collect()
+        assert flag()
+    finally:
+        mine.close()
+    assert not flag()
