@@ -162,7 +162,8 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> lloyd(
 //                           opening thread (a RuntimeError otherwise). If
 //                           close() is never called, the destructor releases
 //                           the guard, on the opening thread only: collected
-//                           elsewhere it leaves that thread's flag set.
+//                           on another thread, it leaves the opening
+//                           thread's flag set (full float32 GEMMs there).
 //   NoTF32Scope.tf32_disabled() (static) -> whether the calling thread's
 //                           flag is set (at::NoTF32Guard::should_disable_tf32).
 // The flag is honoured where cuBLAS handles are set up
