@@ -107,9 +107,14 @@ def _extensions():
 
     debug = _flag("DEBUG")
     csrc = os.path.join(ROOT, "csrc")
-    sources = _relative_sources("clue_ext.cpp", "python_module.cpp", "cpu/*.cpp")
+    sources = _relative_sources("clue_ext.cpp", "no_tf32_scope.cpp", "python_module.cpp", "cpu/*.cpp")
     opt = ["-O0", "-g"] if debug else ["-O3"]
-    cxx_flags = opt + ["-fopenmp"]
+    # -ffp-contract=off: the centroid update promises its summation order
+    # (csrc/summation_order.h), multiply then add, bitwise like the CUDA
+    # kernel; GCC's default (fast) would fuse `s += w * x` into an FMA where
+    # the target has one (aarch64, x86 with -mfma). Baseline x86-64 has no
+    # FMA, so there the flag changes no instruction.
+    cxx_flags = opt + ["-fopenmp", "-ffp-contract=off"]
     define_macros = []
     include_dirs = [csrc]
     archs = ""

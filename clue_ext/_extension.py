@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import importlib
+import json
 import os
 import warnings
 
@@ -75,11 +76,15 @@ def check_built_torch(built_against: str) -> None:
         )
 
 
+def build_info() -> dict:
+    """How the loaded extension was built (csrc/ops.h: build_info), as a dict."""
+    load()
+    return json.loads(torch.ops.clue_ext.build_info())
+
+
 @functools.lru_cache(maxsize=None)
 def compiled_devices() -> frozenset:
     """Device types with compiled kernels: always 'cpu', and 'cuda' when the build included it."""
-    from .ops import build_info
-
     return frozenset({"cpu", "cuda"} if build_info()["cuda"] else {"cpu"})
 
 

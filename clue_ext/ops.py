@@ -7,7 +7,6 @@ ops do themselves: the public API in kmeans.py and select.py does that.
 
 from __future__ import annotations
 
-import json
 from typing import Optional, Tuple
 
 import torch
@@ -64,7 +63,7 @@ def nearest_points(
 
 def build_info() -> dict:
     """How the extension was built: CUDA or not, architectures, torch version."""
-    return json.loads(_ops.build_info())
+    return _extension.build_info()
 
 
 _extension.check_built_torch(build_info()["torch_version"])

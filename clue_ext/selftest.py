@@ -18,8 +18,13 @@ What "the same" means, per op (see csrc/ops.h):
   differ at near-ties, so it is only checked for validity and potential.
 - assignment: identical labels except where two centroids are within
   rounding of each other; squared distances within rounding.
-- centroid update: within 1e-5 relative (float32) / 1e-12 (float64);
-  clusters of zero weight keep their row exactly.
+- centroid update: bitwise equal to the summation order that
+  csrc/summation_order.h promises, redone here in plain PyTorch
+  (ordered_centroid_update), so CUDA and CPU are bitwise equal too, also for
+  clusters that span several runs with zero weights at the runs' edges;
+  within 1e-5 relative (float32) / 1e-12 (float64) of the plain reference,
+  which sums in another order; clusters of zero weight keep their row
+  exactly.
 - nearest points: identical indices (float64, or exact float32 data).
 """
 
@@ -28,7 +33,8 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from typing import Callable, List, NamedTuple, Optional
+from types import SimpleNamespace
+from typing import Callable, List, NamedTuple, Optional, Tuple
 
 import torch
 
@@ -75,6 +81,76 @@ def grid_problem(n: int, d: int, dtype=torch.float32, seed: int = 0):
     x = torch.randint(-4, 5, (n, d), generator=g).to(dtype)
     w = torch.randint(0, 4, (n,), generator=g).to(dtype)
     return x, w
+
+
+# Cluster sizes around the runs of csrc/summation_order.h (kMeansRun = 256).
+RUN_BOUNDARY_SIZES = (1, 255, 256, 257, 511, 513, 1300)
+# Members (in point order) of each cluster given weight 0: the edges of runs.
+RUN_BOUNDARY_ZEROS = (255, 256, 511, 512)
+
+
+def run_boundary_problem(dtype=torch.float64, d: int = 19, seed: int = 0):
+    """(x, w, labels, old centroids) with clusters of RUN_BOUNDARY_SIZES members
+    interleaved in point order, zero weights at members RUN_BOUNDARY_ZEROS of
+    each cluster, a cluster whose 40 members all weigh 0 and an empty one.
+    Weights and values span several orders of magnitude around an offset, so
+    that summing in another order (or fusing multiply and add) changes the
+    last bits of the means."""
+    g = torch.Generator().manual_seed(seed)
+    sizes = RUN_BOUNDARY_SIZES + (40,)
+    k = len(sizes) + 1  # the last cluster is empty
+    labels = torch.cat([torch.full((size,), c, dtype=torch.long) for c, size in enumerate(sizes)])
+    labels = labels[torch.randperm(labels.numel(), generator=g)]
+    n = labels.numel()
+    scale = 10.0 ** torch.randint(-3, 4, (n, 1), generator=g).double()
+    x = (3.0 + torch.randn(n, d, generator=g, dtype=torch.float64) * scale).to(dtype)
+    w = (torch.rand(n, generator=g, dtype=torch.float64) * 10.0 ** torch.randint(-6, 7, (n,), generator=g)).to(dtype)
+    for c in range(len(sizes)):
+        members = (labels == c).nonzero().flatten()
+        edges = [m for m in RUN_BOUNDARY_ZEROS if m < members.numel()]
+        w[members[edges]] = 0.0
+    w[labels == len(sizes) - 1] = 0.0
+    old = torch.randn(k, d, generator=g, dtype=torch.float64).to(dtype)
+    return x, w, labels, old
+
+
+MEANS_RUN = 256  # kMeansRun of csrc/summation_order.h
+
+
+def ordered_centroid_update(x: torch.Tensor, w: torch.Tensor, labels: torch.Tensor, centroids: torch.Tensor,
+                            run: int = MEANS_RUN) -> Tuple[torch.Tensor, torch.Tensor]:
+    """centroid_update in the order csrc/summation_order.h promises, in plain
+    PyTorch on the CPU, one rounding per multiply and per add: each cluster's
+    members in point order, in runs of `run` summed sequentially in double
+    (zero weights skipped, but counted in the run), the runs' sums then added
+    in order from 0, and each mean divided once and rounded to x's dtype.
+    Both kernels must match it bit for bit."""
+    x64, w64, labels = x.cpu().double(), w.cpu().double(), labels.cpu()
+    old = centroids.cpu()
+    k, d = old.shape
+    order = torch.sort(labels, stable=True).indices
+    in_order = labels[order]
+    counts = torch.bincount(labels, minlength=k)
+    rank = torch.arange(labels.numel()) - (torch.cumsum(counts, 0) - counts)[in_order]
+    runs = (counts + run - 1) // run
+    first_run = torch.cumsum(runs, 0) - runs
+    run_of, place = first_run[in_order] + rank // run, rank % run
+    run_sum = torch.zeros(int(runs.sum()), d, dtype=torch.float64)
+    run_mass = torch.zeros(int(runs.sum()), dtype=torch.float64)
+    weighted = w64[order] != 0
+    for q in range(int(place.max()) + 1 if place.numel() else 0):  # a run holds one member at each place
+        at = (place == q) & weighted
+        rows, r = order[at], run_of[at]
+        run_sum[r] = run_sum[r] + w64[rows, None] * x64[rows]
+        run_mass[r] = run_mass[r] + w64[rows]
+    total = torch.zeros(k, d, dtype=torch.float64)
+    mass = torch.zeros(k, dtype=torch.float64)
+    for j in range(int(runs.max()) if k else 0):
+        c = (runs > j).nonzero().flatten()
+        total[c] = total[c] + run_sum[first_run[c] + j]
+        mass[c] = mass[c] + run_mass[first_run[c] + j]
+    means = (total / torch.where(mass > 0, mass, 1.0)[:, None]).to(x.dtype)
+    return torch.where((mass > 0)[:, None], means, old), mass
 
 
 def uniforms(k: int, trials: int, seed: int = 0) -> torch.Tensor:
@@ -214,6 +290,29 @@ def check_assign_float32(cand: Backend, oracle: Backend) -> str:
     return f"{int(differ.sum())} near-tie label(s) differ of {x.shape[0]}"
 
 
+_ORDERED = SimpleNamespace(name="the promised summation order (ordered_centroid_update)")
+
+
+def _check_update_against_order(cand: Backend, oracle: Backend, x, w, labels, old, rtol: float) -> float:
+    """Bitwise against the promised order (and against `oracle` when it runs
+    the kernels too); within `rtol` of the plain reference. Returns the
+    largest relative difference from `oracle`."""
+    ca, ma = cand("centroid_update", x, w, labels, old)
+    cb, mb = oracle("centroid_update", x, w, labels, old)
+    co, mo = ordered_centroid_update(x, w, labels, old)
+    what = f"centroid_update {x.dtype}"
+    _assert_equal(ca, co, what, cand, _ORDERED)
+    _assert_equal(ma, mo, what + " cluster weights", cand, _ORDERED)
+    if oracle.module is ops:
+        _assert_equal(ca, cb, what, cand, oracle)
+        _assert_equal(ma, mb, what + " cluster weights", cand, oracle)
+    else:
+        torch.testing.assert_close(ca, cb, rtol=rtol, atol=rtol)
+        torch.testing.assert_close(ma, mb, rtol=1e-12, atol=0.0)
+    assert ma.dtype == torch.float64, "cluster_weights must be float64"
+    return float(((ca.double() - cb.double()).abs() / cb.double().abs().clamp_min(1e-30)).max())
+
+
 def check_centroid_update(cand: Backend, oracle: Backend) -> str:
     details = []
     for dtype, rtol in ((torch.float32, 1e-5), (torch.float64, 1e-12)):
@@ -224,15 +323,14 @@ def check_centroid_update(cand: Backend, oracle: Backend) -> str:
         labels[labels == 7] = 8
         w[labels == 9] = 0.0  # cluster 9: points, but no weight
         old = torch.randn(k, 33, generator=g, dtype=torch.float64).to(dtype)
+        diff = _check_update_against_order(cand, oracle, x, w, labels, old, rtol)
         ca, ma = cand("centroid_update", x, w, labels, old)
-        cb, mb = oracle("centroid_update", x, w, labels, old)
-        torch.testing.assert_close(ca, cb, rtol=rtol, atol=rtol)
-        torch.testing.assert_close(ma, mb, rtol=1e-12, atol=0.0)
-        assert ma.dtype == torch.float64, "cluster_weights must be float64"
         for empty in (7, 9, k - 3, k - 2, k - 1):
             assert torch.equal(ca[empty], old[empty]), f"centroid_update: empty cluster {empty} moved"
             assert float(ma[empty]) == 0.0
-        details.append(f"{dtype}: max rel diff {float(((ca - cb).abs() / cb.abs().clamp_min(1e-30)).max()):.2e}")
+        # Clusters of several runs, zero weights at the runs' edges.
+        diff = max(diff, _check_update_against_order(cand, oracle, *run_boundary_problem(dtype), rtol))
+        details.append(f"{dtype}: bitwise the promised order, max rel diff from {oracle.name} {diff:.2e}")
     bad = torch.zeros(5000, dtype=torch.long)
     bad[17] = 50
     try:

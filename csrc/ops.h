@@ -132,7 +132,8 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> lloyd(
 //
 //   LloydAssigner(x, k)     x (N, D) float32/float64 CPU points, kept; k >= 1.
 //   assign(centroids, drift) -> labels int64 (N,)
-//                           centroids (K, D) like x; drift float64 (K,): how
+//                           centroids (K, D) like x; drift float64 (K,) CPU
+//                           tensor (a ValueError otherwise): how
 //                           far each centroid moved since the previous call
 //                           (ignored on the first call). Labels are exact
 //                           nearest centroids, as `assign`'s, up to rounding of
@@ -142,6 +143,34 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> lloyd(
 //   sq_dists(centroids) -> (N,) exact squared distance of each point to its
 //                           label's row of `centroids` (from differences).
 // Holds O(N) state (8 nearest centroids and three bounds per point).
+
+// NoTF32Scope (a torch custom class, torch.classes.clue_ext.NoTF32Scope; in
+// CPU-only builds too): full float32 precision for torch's own GEMMs, by the
+// guard the CUDA ops hold (ATen's thread-local at::NoTF32Guard). For the
+// GEMMs the select path runs in torch (warm start, sharded nearest-point
+// lists), which would otherwise follow a script's TF32 setting.
+//
+//   NoTF32Scope()           opens the guard on the calling thread. torch's
+//                           TF32 settings are neither read nor written, so
+//                           the legacy (allow_tf32, set_float32_matmul_
+//                           precision) and new (fp32_precision) APIs cannot
+//                           clash, and the caller's setting reads back the
+//                           same afterwards. Nested scopes (and the ops'
+//                           guards inside one) leave the flag to the
+//                           outermost.
+//   close()                 releases the guard; idempotent. Must run on the
+//                           opening thread (a RuntimeError otherwise). If
+//                           close() is never called, the destructor releases
+//                           the guard, on the opening thread only: collected
+//                           on another thread, it leaves the opening
+//                           thread's flag set (full float32 GEMMs there).
+//   NoTF32Scope.tf32_disabled() (static) -> whether the calling thread's
+//                           flag is set (at::NoTF32Guard::should_disable_tf32).
+// The flag is honoured where cuBLAS handles are set up
+// (at::cuda::getCurrentCUDABlasHandle), which serves float32 mm/addmm/bmm
+// under torch's default BLAS backend. torch's cuBLASLt paths
+// (preferred_blas_library("cublaslt"), and addmm's fused-bias path with beta
+// 1) read the TF32 setting alone, as of torch 2.14.
 
 // Distinct nearest point of each centroid.
 //

@@ -6,12 +6,18 @@ CUDA-vs-CPU, skipped visibly when no CUDA device is present, and
 CPU-vs-reference, which needs no GPU and also checks the checks.
 """
 
+import json
+import subprocess
+import sys
+import textwrap
+
 import pytest
 import torch
 
 import clue_ext
 from clue_ext import ops, reference, selftest
-from clue_ext.selftest import PARITY_CHECKS, Backend, random_problem, uniforms
+from clue_ext.selftest import (PARITY_CHECKS, Backend, ordered_centroid_update, random_problem, run_boundary_problem,
+                               uniforms)
 
 needs_cuda = [
     pytest.mark.cuda,
@@ -78,8 +84,7 @@ def test_cuda_many_chunks_match_cpu():
     assert torch.equal(cuda("nearest_points", x, c), cpu("nearest_points", x, c))
     new_a, mass_a = cuda("centroid_update", x, w, lb, c)
     new_b, mass_b = cpu("centroid_update", x, w, lb, c)
-    torch.testing.assert_close(new_a, new_b, rtol=1e-12, atol=1e-12)
-    torch.testing.assert_close(mass_a, mass_b, rtol=1e-12, atol=0.0)
+    assert torch.equal(new_a, new_b) and torch.equal(mass_a, mass_b)
 
 
 # --- end to end on the GPU -----------------------------------------------------------
@@ -158,7 +163,7 @@ def test_cuda_accepts_non_contiguous_inputs():
     labels = lb.cuda()
     ca, _ = ops.centroid_update(xt, w.cuda()[::1], labels, c)
     cb, _ = ops.centroid_update(x, w, lb, x[:20])
-    torch.testing.assert_close(ca.cpu(), cb, rtol=1e-12, atol=1e-12)
+    assert torch.equal(ca.cpu(), cb)
     assert torch.equal(ops.nearest_points(xt, c).cpu(), ops.nearest_points(x, x[:20]))
 
 
@@ -219,6 +224,95 @@ def test_cuda_ops_ignore_torch_tf32_setting():
         torch.set_float32_matmul_precision(saved[1])
     for a, b in zip(full, reduced):
         assert torch.equal(a, b)
+
+
+@cuda_test
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_cuda_centroid_update_is_bitwise_the_cpus_across_runs(dtype):
+    """README: the CPU and CUDA centroid updates are bitwise equal. Clusters of
+    1 to 1,300 members, zero weights at the edges of the runs of 256."""
+    x, w, labels, old = run_boundary_problem(dtype)
+    means, mass = ops.centroid_update(x.cuda(), w.cuda(), labels.cuda(), old.cuda())
+    cpu_means, cpu_mass = ops.centroid_update(x, w, labels, old)
+    ordered_means, ordered_mass = ordered_centroid_update(x, w, labels, old)
+    assert torch.equal(mass.cpu(), cpu_mass) and torch.equal(mass.cpu(), ordered_mass)
+    assert torch.equal(means.cpu(), cpu_means) and torch.equal(means.cpu(), ordered_means)
+
+
+# Runs in a fresh interpreter per TF32 API: torch refuses to read a setting
+# through one API once it was written through the other, and a test must not
+# leave TF32 on for the tests after it.
+_TF32_PICKS = textwrap.dedent(r"""
+    import json, sys
+    import torch
+    import clue_ext
+    from clue_ext import warm_start
+    from clue_ext._precision import full_float32_matmuls
+
+    api = sys.argv[1]
+    g = torch.Generator().manual_seed(31)
+    n, d = 20_000, 96
+    # Low-rank features (6 directions) plus noise: the "fast" init projects.
+    x = torch.randn(n, 6, generator=g) @ torch.randn(6, d, generator=g) + 0.1 * torch.randn(n, d, generator=g)
+    probs = torch.softmax(2.0 * torch.randn(n, 10, generator=g), dim=1)
+    w = torch.rand(n, generator=g)
+    x, probs, w = x.cuda(), probs.cuda(), w.cuda()
+    mean, directions, share = warm_start.weighted_principal_directions(x[:4096], w[:4096], warm_start.PROJECTION_DIMS)
+    offset = mean @ directions
+
+
+    def run():
+        return {
+            "select": clue_ext.select(x, probs, 300, seed=4, init="fast").tolist(),
+            "kmeans": clue_ext.weighted_kmeans(x, w, 120, seed=5, init="fast").labels.tolist(),
+        }
+
+
+    def projection():  # the warm start's GEMM, as warm_start.projected_lloyd_start runs it
+        return torch.addmm(offset, x, directions, beta=-1)
+
+
+    off, projection_off = run(), projection()
+    if api == "legacy":
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.set_float32_matmul_precision("high")
+    else:
+        torch.backends.cuda.matmul.fp32_precision = "tf32"
+    projection_tf32 = projection()
+    with full_float32_matmuls(x.device):
+        projection_guarded = projection()
+    on = run()
+    if api == "legacy":
+        reads = [torch.backends.cuda.matmul.allow_tf32, torch.get_float32_matmul_precision()]
+    else:
+        reads = [torch.backends.cuda.matmul.fp32_precision]
+    print(json.dumps({
+        "projects": warm_start.worth_projecting(d) and share >= warm_start.MIN_VARIANCE_SHARE,
+        "tf32_changes_the_gemm": not torch.equal(projection_tf32, projection_off),
+        "guard_restores_the_gemm": torch.equal(projection_guarded, projection_off),
+        "select_changed": sum(a != b for a, b in zip(off["select"], on["select"])),
+        "kmeans_changed": sum(a != b for a, b in zip(off["kmeans"], on["kmeans"])),
+        "reads": reads,
+    }))
+""")
+
+
+@cuda_test
+@pytest.mark.parametrize("api", ["legacy", "new"])
+def test_cuda_tf32_on_changes_no_pick(api):
+    """A script that turned TF32 on (allow_tf32 and set_float32_matmul_precision,
+    or fp32_precision) gets the picks of full float32, and reads its setting
+    back unchanged through the API it used."""
+    if torch.cuda.get_device_capability() < (8, 0):
+        pytest.skip("TF32 needs an Ampere or newer GPU")
+    done = subprocess.run([sys.executable, "-c", _TF32_PICKS, api], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["projects"], "the data must take the projected warm start"
+    assert result["tf32_changes_the_gemm"], "TF32 did not take effect: the test would prove nothing"
+    assert result["guard_restores_the_gemm"]
+    assert result["select_changed"] == 0 and result["kmeans_changed"] == 0, result
+    assert result["reads"] == ([True, "high"] if api == "legacy" else ["tf32"])
 
 
 # --- torch.library.opcheck -----------------------------------------------------------

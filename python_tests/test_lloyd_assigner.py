@@ -104,3 +104,20 @@ def test_sharded_lloyd_equals_the_lloyd_op_in_one_process(tmp_path):
     assert torch.equal(labels, expected.labels)
     torch.testing.assert_close(centroids, expected.centroids, rtol=1e-6, atol=1e-6)
     torch.testing.assert_close(sq, expected.sq_dists)
+
+
+def test_assigner_refuses_a_drift_that_is_not_a_float64_cpu_tensor():
+    # The kernel reads drift's memory as host doubles: a float32 drift was
+    # converted silently, one on another device read as host memory.
+    x = clustered(n=200, d=6)
+    assigner = ops.lloyd_assigner(x, 4)
+    centroids = x[:4].clone()
+    wrong = [torch.zeros(4, dtype=torch.float32), torch.zeros(4, dtype=torch.int64),
+             torch.zeros(4, dtype=torch.float64, device="meta")]
+    if torch.cuda.is_available():
+        wrong.append(torch.zeros(4, dtype=torch.float64, device="cuda"))
+    for drift in wrong:
+        with pytest.raises(ValueError, match="drift must be a float64 CPU tensor"):
+            assigner.assign(centroids, drift)
+    labels = assigner.assign(centroids, torch.zeros(4, dtype=torch.float64))
+    assert torch.equal(labels, ops.assign(x, centroids)[0])

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Optional
 
 from .._atomic import atomic_write
-from .reporting import accuracy_stats
+from .stats import accuracy_stats
 
 
 def plot_accuracy(rows: list[dict], path: Path, *, title: Optional[str] = None) -> None:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import math
 from collections import defaultdict
 from pathlib import Path
 from typing import Iterable, Optional
 
 from . import storage
 from .configs import ExperimentConfig
+from .plots import plot_accuracy
+from .stats import accuracy_stats
 
 
 def sort_rows(rows: Iterable[dict], config: ExperimentConfig) -> list[dict]:
@@ -24,30 +25,6 @@ def sort_rows(rows: Iterable[dict], config: ExperimentConfig) -> list[dict]:
         )
 
     return sorted(rows, key=key)
-
-
-class Stat:
-    """Mean and sample standard deviation of one cell over runs."""
-
-    def __init__(self, values: list[float]):
-        self.values = list(values)
-        self.count = len(self.values)
-        self.mean = sum(self.values) / self.count
-        self.std = (
-            math.sqrt(sum((v - self.mean) ** 2 for v in self.values) / (self.count - 1)) if self.count > 1 else 0.0
-        )
-
-    def format(self, digits: int = 1) -> str:
-        text = f"{self.mean:.{digits}f}"
-        return text + (f" ± {self.std:.{digits}f}" if self.count > 1 else "")
-
-
-def accuracy_stats(rows: Iterable[dict]) -> dict[tuple[str, str], dict[int, Stat]]:
-    """``{(da_method, strategy): {n_labels: Stat of accuracy over runs}}``."""
-    grouped: dict[tuple[str, str], dict[int, list[float]]] = defaultdict(lambda: defaultdict(list))
-    for row in rows:
-        grouped[(row["da_method"], row["strategy"])][row["n_labels"]].append(row["accuracy"])
-    return {key: {n: Stat(v) for n, v in sorted(cells.items())} for key, cells in grouped.items()}
 
 
 def query_seconds(rows: Iterable[dict]) -> dict[tuple[str, str], float]:
@@ -120,8 +97,6 @@ def summary_text(rows: list[dict], config: ExperimentConfig) -> str:
 
 def write_reports(out_dir: Path, rows: list[dict], config: ExperimentConfig) -> None:
     """Write ``results.jsonl``, ``summary.md`` and ``accuracy.png`` into ``out_dir``."""
-    from .plots import plot_accuracy
-
     out_dir = Path(out_dir)
     storage.write_jsonl(out_dir / "results.jsonl", rows)
     storage.write_text(out_dir / "summary.md", summary_markdown(rows, config))

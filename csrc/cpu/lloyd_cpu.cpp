@@ -437,7 +437,9 @@ class LloydAssigner : public torch::CustomClassHolder {
 
   at::Tensor assign(const at::Tensor& centroids_in, const at::Tensor& drift_in) {
     const at::Tensor c = checked_centroids(centroids_in);
-    const at::Tensor drift_t = drift_in.to(at::kDouble).contiguous();
+    TORCH_CHECK_VALUE(drift_in.device().is_cpu() && drift_in.scalar_type() == at::kDouble,
+                      "drift must be a float64 CPU tensor, got ", drift_in.scalar_type(), " on ", drift_in.device());
+    const at::Tensor drift_t = drift_in.contiguous();
     TORCH_CHECK_VALUE(drift_t.dim() == 1 && drift_t.size(0) == k_, "drift must have shape (", k_, "), got ",
                       drift_t.sizes());
     const double* pd = drift_t.const_data_ptr<double>();

@@ -97,7 +97,8 @@ __global__ void run_sums_kernel(Span<const scalar_t> x, Span<const scalar_t> w, 
   if (s.col == 0) run_mass[r] = mass;
 }
 
-// Each thread adds the sums of cluster c's runs, in run order, for one column.
+// Each thread adds the sums of cluster c's runs, in run order, for one column
+// (intrinsics, so that nvcc's default --fmad=true cannot fuse anything here).
 template <typename scalar_t>
 __global__ void run_means_kernel(Span<const double> run_sum, Span<const double> run_mass,
                                  Span<const int64_t> run_starts, Span<const scalar_t> old_c, int64_t k, int64_t d,
@@ -110,7 +111,8 @@ __global__ void run_means_kernel(Span<const double> run_sum, Span<const double> 
     sum = __dadd_rn(sum, run_sum[r * d + s.col]);
     mass = __dadd_rn(mass, run_mass[r]);
   }
-  new_c[c * d + s.col] = mass > 0.0 ? static_cast<scalar_t>(sum / mass) : old_c[c * d + s.col];
+  // IEEE division and round-to-nearest conversion, as on the CPU.
+  new_c[c * d + s.col] = mass > 0.0 ? static_cast<scalar_t>(__ddiv_rn(sum, mass)) : old_c[c * d + s.col];
   if (s.col == 0) cluster_w[c] = mass;
 }
 
