@@ -9,7 +9,10 @@ saves ``labels.csv`` (``path,label``), which ``clue-label ingest`` takes.
 from __future__ import annotations
 
 import json
+import os
 from importlib import resources
+from pathlib import Path
+from urllib.parse import quote
 
 from .project import Project
 
@@ -30,7 +33,6 @@ def class_keys(classes: list[str]) -> dict[str, str]:
 
 
 def render_page(project: Project, items: list[dict], round_index: int) -> str:
-    from .request_files import image_url
 
     data = {
         "project": project.folder.resolve().name,
@@ -44,3 +46,12 @@ def render_page(project: Project, items: list[dict], round_index: int) -> str:
     payload = json.dumps(data).replace("</", "<\\/")
     template = resources.files(__package__).joinpath("to_label_page.html").read_text(encoding="utf-8")
     return template.replace("/*CLUE_LABEL_DATA*/null", payload)
+
+
+def image_url(project: Project, relative: str) -> str:
+    """The URL of a target image as the page in the project folder reaches it (relative when possible)."""
+    path = project.target_file(relative).resolve()
+    try:
+        return quote(Path(os.path.relpath(path, project.folder.resolve())).as_posix())
+    except ValueError:  # another drive on Windows
+        return path.as_uri()

@@ -17,8 +17,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
-from pathlib import Path
 from typing import Optional
 from urllib.parse import quote
 from xml.sax.saxutils import quoteattr
@@ -89,12 +87,3 @@ def label_studio_config(classes: list[str]) -> str:
     return (f'<View>\n  <Image name="{LS_IMAGE}" value="${LS_IMAGE}"/>\n'
             f'  <Choices name="{LS_CHOICES}" toName="{LS_IMAGE}" choice="single" showInline="true">\n'
             f"{choices}\n  </Choices>\n</View>\n")
-
-
-def image_url(project: Project, relative: str) -> str:
-    """The URL of a target image as the page in the project folder reaches it (relative when possible)."""
-    path = project.target_file(relative).resolve()
-    try:
-        return quote(Path(os.path.relpath(path, project.folder.resolve())).as_posix())
-    except ValueError:  # another drive on Windows
-        return path.as_uri()
