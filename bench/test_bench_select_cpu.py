@@ -132,7 +132,7 @@ def test_stages_of_select(data, record_stages):
     x, w = torch.from_numpy(x), torch.from_numpy(w)
     k, trials = workload.budget, default_local_trials(workload.budget)
     fastest = {}
-    iterations, projected = [], []
+    iterations, projected, passes = [], [], []
 
     def timed(stage, fn):
         start = time.perf_counter()
@@ -146,6 +146,8 @@ def test_stages_of_select(data, record_stages):
                                                        init="fast"))
         result = timed("Lloyd", lambda: lloyd(ops, x, w, start, max_iter=300, tol=1e-4))
         iterations.append(result.n_iter)
+        # Distances each assignment computed, as a fraction of N x K (one full pass = 1).
+        passes.append([count / (x.shape[0] * k) for count in torch.ops.clue_ext.lloyd_distance_counts()])
         projected.append(start is not seeds)
         picks = timed("nearest points", lambda: ops.nearest_points(x, result.centroids))
         assert len(set(picks.tolist())) == k
@@ -154,6 +156,7 @@ def test_stages_of_select(data, record_stages):
     fastest.clear()
     iterations.clear()
     projected.clear()
+    passes.clear()
     for seed in bench_seeds():
         one_select(seed)
     rows = covariance_rows(x.shape[0], bench_seeds()[0])
@@ -161,4 +164,12 @@ def test_stages_of_select(data, record_stages):
     record_stages(workload, fastest, f"Lloyd iterations (mean): {np.mean(iterations):.1f}; "
                                      f"projected warm start taken: {sum(projected)} of {len(projected)} seeds "
                                      f"(the {PROJECTION_DIMS} leading directions hold {100 * share:.0f}% of the "
-                                     "weighted variance)")
+                                     "weighted variance). " + distance_note(passes))
+
+
+def distance_note(passes):
+    """Distances Lloyd computed, in full passes over N x K: the mean total, and the
+    first seed's per assignment (machine independent, unlike the seconds)."""
+    first = ", ".join(f"{p:.3f}" for p in passes[0])
+    return (f"Lloyd's distances in passes of N x K: {np.mean([sum(p) for p in passes]):.2f} in all (mean); "
+            f"per assignment, seed {bench_seeds()[0]}: {first}")

@@ -118,6 +118,15 @@ std::tuple<at::Tensor, at::Tensor> centroid_update(
 // Returns (centroids (K, D), labels int64 (N,), sq_dists (N,) computed
 // exactly from differences, n_iter int64 0-d). The centroids are a new
 // tensor even when max_iter == 0.
+// On the CPU the assignments are bounded (cpu/bounded_assign.h): each point
+// keeps an upper bound on its distance to its label and lower bounds to the
+// other centroids (per centroid while their N x K floats fit in the bytes of
+// x, else per group of about 10 nearby centroids), moved by each centroid's
+// drift; only points whose bounds cannot settle their label are measured.
+// Labels are as `assign`'s up to rounding of near-ties.
+// lloyd_distance_counts() -> int[] (CPU, a diagnostic): the number of
+// point-centroid distances each assignment of the last CPU `lloyd` call in
+// this process computed (the first is N * K).
 std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> lloyd(
     const at::Tensor& x,
     const at::Tensor& weights,
@@ -141,7 +150,9 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> lloyd(
 //                           drift gives wrong labels.
 //   sq_dists(centroids) -> (N,) exact squared distance of each point to its
 //                           label's row of `centroids` (from differences).
-// Holds O(N) state (8 nearest centroids and three bounds per point).
+//   distances() -> int      point-centroid distances the last assign computed.
+// Holds the bounds of the CPU `lloyd` above: N * K floats when they fit in
+// the bytes of x, else N * (about K / 10, capped to fit) floats, plus O(N).
 
 // Distinct nearest point of each centroid.
 //

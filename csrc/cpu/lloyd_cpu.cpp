@@ -137,8 +137,8 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> lloyd_cpu(const at::T
   return out;
 }
 
-// The assignment step of the CPU Lloyd loop, with its per-point lists and
-// bounds kept between calls (ops.h: LloydAssigner).
+// The assignment step of the CPU Lloyd loop, with its per-point bounds kept
+// between calls (ops.h: LloydAssigner).
 class LloydAssigner : public torch::CustomClassHolder {
  public:
   LloydAssigner(const at::Tensor& x, int64_t k) : x_(x.contiguous()), k_(k) {
