@@ -6,7 +6,8 @@ Every method runs once per seed; the table printed at the end gives the mean
 time per run as a ratio to clue_ext.select (its default, init="fast"), the mean
 weighted K-Means objective as a ratio to scikit-learn's, and the picks' mean
 weighted coverage (sum of w times the squared distance to the nearest pick) as
-a ratio to the original recipe's. The exact seeding (init="k-means++") and a
+a ratio to the original recipe's. scikit-activeml's Clue (the maintained library
+version of the strategy) runs as a peer when installed. The exact seeding (init="k-means++") and a
 Lloyd capped at 5 iterations run as extra rows. The methods run one after the other,
 each for a few seconds, and this machine's speed drifts on that scale, so a
 second measurement alternates select and the scikit-learn recipe seed by seed:
@@ -25,7 +26,7 @@ from clue_ext.kmeans import default_local_trials, lloyd, seed_centroids, warm_st
 from clue_ext.warm_start import PROJECTION_DIMS, covariance_rows, weighted_principal_directions
 from conftest import bench_seeds
 from workloads import CLIPART_SKETCH, CLIPART_SKETCH_LOWRANK, CLIPART_SKETCH_UNEQUAL, DIGITS, TARGET
-from workloads import faiss_recipe, sklearn_recipe, weighted_coverage, weighted_inertia
+from workloads import faiss_recipe, skactiveml_clue, sklearn_recipe, weighted_coverage, weighted_inertia
 
 WORKLOADS = [TARGET, DIGITS, CLIPART_SKETCH, CLIPART_SKETCH_UNEQUAL, CLIPART_SKETCH_LOWRANK]
 
@@ -107,6 +108,17 @@ def test_faiss(benchmark, data, record):
     inertia = np.mean([weighted_inertia(x, w, centroids) for _, centroids in runs])
     record(workload, "faiss-cpu", benchmark.stats.stats.mean, inertia,
            coverage=mean_coverage(x, w, [picks for picks, _ in runs]))
+
+
+def test_skactiveml_clue(benchmark, data, record):
+    pytest.importorskip("skactiveml")
+    workload, x, p, w = data
+    runs = per_seed(benchmark, lambda seed: skactiveml_clue(x, p, workload.budget, seed),
+                    warmup=lambda: skactiveml_clue(x[:2000], p[:2000], 10, 0))
+    for picks in runs:
+        assert len(set(picks.tolist())) == workload.budget
+    # Its centroids stay inside the strategy: coverage only.
+    record(workload, "scikit-activeml Clue", benchmark.stats.stats.mean, None, coverage=mean_coverage(x, w, runs))
 
 
 def test_interleaved_with_sklearn(data, record_interleaved):
