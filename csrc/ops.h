@@ -169,6 +169,15 @@ at::Tensor nearest_points(
     const at::Tensor& centroids,
     const std::optional<at::Tensor>& exclude = std::nullopt);
 
+// nearest_points_labelled(x, centroids, labels, exclude=None, scatter_cost=4)
+// (CPU; registered by cpu/nearest_points_cpu.cpp): the picks of
+// nearest_points, found from `labels` (int64 (N,), each in [0, K); Lloyd's
+// final labels make it cheap, any labels keep it exact): a point at distance
+// r from its label's centroid a is at least d(a, j) - r from centroid j, so
+// only points for which that does not rule out j's 8 nearest are measured
+// against j. When those candidates exceed N * K / scatter_cost it takes
+// nearest_points' full pass instead (scatter_cost 0: never).
+
 // JSON describing the build: whether CUDA kernels were compiled, for which
 // architectures, against which torch and CUDA versions.
 std::string build_info();

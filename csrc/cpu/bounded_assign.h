@@ -321,7 +321,6 @@ class BoundedAssigner {
       const double u = upper_of(i, a, s.own[r]);
       s.upper[r] = u;
       upper_[i] = u;
-      const size_t first = s.pair_row.size();
       bool any_failing = false;
       int64_t candidates = 0;
       int32_t* found = s.candidates.data();
