@@ -144,7 +144,7 @@ def test_stages_of_select(data, record_stages):
     x, w = torch.from_numpy(x), torch.from_numpy(w)
     k, trials = workload.budget, default_local_trials(workload.budget)
     fastest = {}
-    iterations, projected, passes = [], [], []
+    iterations, projected, passes, labelled_seconds, agreeing = [], [], [], [], []
 
     def timed(stage, fn):
         start = time.perf_counter()
@@ -163,12 +163,19 @@ def test_stages_of_select(data, record_stages):
         projected.append(start is not seeds)
         picks = timed("nearest points", lambda: ops.nearest_points(x, result.centroids))
         assert len(set(picks.tolist())) == k
+        # The same picks from Lloyd's labels (not yet what select calls): timed beside it.
+        start_labelled = time.perf_counter()
+        from_labels = torch.ops.clue_ext.nearest_points_labelled(x, result.centroids, result.labels)
+        labelled_seconds.append(time.perf_counter() - start_labelled)
+        agreeing.append(int((from_labels == picks).sum()))  # float32 near-ties may rank either way
 
     one_select(bench_seeds()[0])  # first-call costs out of the timings
     fastest.clear()
     iterations.clear()
     projected.clear()
     passes.clear()
+    labelled_seconds.clear()
+    agreeing.clear()
     for seed in bench_seeds():
         one_select(seed)
     rows = covariance_rows(x.shape[0], bench_seeds()[0])
@@ -176,7 +183,9 @@ def test_stages_of_select(data, record_stages):
     record_stages(workload, fastest, f"Lloyd iterations (mean): {np.mean(iterations):.1f}; "
                                      f"projected warm start taken: {sum(projected)} of {len(projected)} seeds "
                                      f"(the {PROJECTION_DIMS} leading directions hold {100 * share:.0f}% of the "
-                                     "weighted variance). " + distance_note(passes))
+                                     "weighted variance). " + distance_note(passes) +
+                                     f". Nearest points from Lloyd's labels: {min(labelled_seconds):.3f} s, "
+                                     f"{min(agreeing)} of {k} picks the same")
 
 
 def distance_note(passes):
