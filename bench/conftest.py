@@ -14,6 +14,16 @@ STAGES: dict = {}  # workload name -> ({stage of select: fastest seconds}, note)
 WORKLOADS: dict = {}  # workload name -> workload
 
 
+def pytest_configure(config):
+    """CLUE_BENCH_THREADS=n runs every benchmark on n threads (torch's intra-op pool), so
+    that one suite run per setting shows how the stages scale with threads."""
+    threads = os.environ.get("CLUE_BENCH_THREADS")
+    if threads:
+        import torch
+
+        torch.set_num_threads(int(threads))
+
+
 def bench_seeds() -> list[int]:
     """Seeds each method runs with (CLUE_BENCH_SEEDS, default 5)."""
     return list(range(int(os.environ.get("CLUE_BENCH_SEEDS", "5"))))
@@ -65,12 +75,19 @@ def _table(name, methods):
     return "\n".join(lines)
 
 
+def _threads() -> int:
+    import torch
+
+    return torch.get_num_threads()
+
+
 def pytest_terminal_summary(terminalreporter):
     if not WORKLOADS:
         return
     terminalreporter.section("clue_ext: ratios measured in this run")
     for name, w in WORKLOADS.items():
-        terminalreporter.write_line(f"\n{name}: N={w.n} D={w.d} B={w.budget}, seeds={bench_seeds()}")
+        terminalreporter.write_line(f"\n{name}: N={w.n} D={w.d} B={w.budget}, seeds={bench_seeds()}, "
+                                    f"threads={_threads()}")
         if name in RESULTS:
             terminalreporter.write_line(_table(name, RESULTS[name]))
         if name in INTERLEAVED:

@@ -6,7 +6,8 @@ Every method runs once per seed; the table printed at the end gives the mean
 time per run as a ratio to clue_ext.select (its default, init="fast"), the mean
 weighted K-Means objective as a ratio to scikit-learn's, and the picks' mean
 weighted coverage (sum of w times the squared distance to the nearest pick) as
-a ratio to the original recipe's. The exact seeding (init="k-means++") and a
+a ratio to the original recipe's. scikit-activeml's Clue (the maintained library
+version of the strategy) runs as a peer when installed. The exact seeding (init="k-means++") and a
 Lloyd capped at 5 iterations run as extra rows. The methods run one after the other,
 each for a few seconds, and this machine's speed drifts on that scale, so a
 second measurement alternates select and the scikit-learn recipe seed by seed:
@@ -25,7 +26,7 @@ from clue_ext.kmeans import default_local_trials, lloyd, seed_centroids, warm_st
 from clue_ext.warm_start import PROJECTION_DIMS, covariance_rows, weighted_principal_directions
 from conftest import bench_seeds
 from workloads import CLIPART_SKETCH, CLIPART_SKETCH_LOWRANK, CLIPART_SKETCH_UNEQUAL, DIGITS, TARGET
-from workloads import faiss_recipe, sklearn_recipe, weighted_coverage, weighted_inertia
+from workloads import faiss_recipe, skactiveml_clue, sklearn_recipe, weighted_coverage, weighted_inertia
 
 WORKLOADS = [TARGET, DIGITS, CLIPART_SKETCH, CLIPART_SKETCH_UNEQUAL, CLIPART_SKETCH_LOWRANK]
 
@@ -109,6 +110,17 @@ def test_faiss(benchmark, data, record):
            coverage=mean_coverage(x, w, [picks for picks, _ in runs]))
 
 
+def test_skactiveml_clue(benchmark, data, record):
+    pytest.importorskip("skactiveml")
+    workload, x, p, w = data
+    runs = per_seed(benchmark, lambda seed: skactiveml_clue(x, p, workload.budget, seed),
+                    warmup=lambda: skactiveml_clue(x[:2000], p[:2000], 10, 0))
+    for picks in runs:
+        assert len(set(picks.tolist())) == workload.budget
+    # Its centroids stay inside the strategy: coverage only.
+    record(workload, "scikit-activeml Clue", benchmark.stats.stats.mean, None, coverage=mean_coverage(x, w, runs))
+
+
 def test_interleaved_with_sklearn(data, record_interleaved):
     workload, x, p, w = data
     clue_ext.select(x, p, workload.budget, seed=bench_seeds()[0])  # first-call costs out of the timings
@@ -132,7 +144,7 @@ def test_stages_of_select(data, record_stages):
     x, w = torch.from_numpy(x), torch.from_numpy(w)
     k, trials = workload.budget, default_local_trials(workload.budget)
     fastest = {}
-    iterations, projected = [], []
+    iterations, projected, passes, labelled_seconds, agreeing = [], [], [], [], []
 
     def timed(stage, fn):
         start = time.perf_counter()
@@ -146,14 +158,24 @@ def test_stages_of_select(data, record_stages):
                                                        init="fast"))
         result = timed("Lloyd", lambda: lloyd(ops, x, w, start, max_iter=300, tol=1e-4))
         iterations.append(result.n_iter)
+        # Distances each assignment computed, as a fraction of N x K (one full pass = 1).
+        passes.append([count / (x.shape[0] * k) for count in torch.ops.clue_ext.lloyd_distance_counts()])
         projected.append(start is not seeds)
         picks = timed("nearest points", lambda: ops.nearest_points(x, result.centroids))
         assert len(set(picks.tolist())) == k
+        # The same picks from Lloyd's labels (not yet what select calls): timed beside it.
+        start_labelled = time.perf_counter()
+        from_labels = torch.ops.clue_ext.nearest_points_labelled(x, result.centroids, result.labels)
+        labelled_seconds.append(time.perf_counter() - start_labelled)
+        agreeing.append(int((from_labels == picks).sum()))  # float32 near-ties may rank either way
 
     one_select(bench_seeds()[0])  # first-call costs out of the timings
     fastest.clear()
     iterations.clear()
     projected.clear()
+    passes.clear()
+    labelled_seconds.clear()
+    agreeing.clear()
     for seed in bench_seeds():
         one_select(seed)
     rows = covariance_rows(x.shape[0], bench_seeds()[0])
@@ -161,4 +183,14 @@ def test_stages_of_select(data, record_stages):
     record_stages(workload, fastest, f"Lloyd iterations (mean): {np.mean(iterations):.1f}; "
                                      f"projected warm start taken: {sum(projected)} of {len(projected)} seeds "
                                      f"(the {PROJECTION_DIMS} leading directions hold {100 * share:.0f}% of the "
-                                     "weighted variance)")
+                                     "weighted variance). " + distance_note(passes) +
+                                     f". Nearest points from Lloyd's labels: {min(labelled_seconds):.3f} s, "
+                                     f"{min(agreeing)} of {k} picks the same")
+
+
+def distance_note(passes):
+    """Distances Lloyd computed, in full passes over N x K: the mean total, and the
+    first seed's per assignment (machine independent, unlike the seconds)."""
+    first = ", ".join(f"{p:.3f}" for p in passes[0])
+    return (f"Lloyd's distances in passes of N x K: {np.mean([sum(p) for p in passes]):.2f} in all (mean); "
+            f"per assignment, seed {bench_seeds()[0]}: {first}")

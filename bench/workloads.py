@@ -130,3 +130,29 @@ def timed(fn, *args):
     start = time.perf_counter()
     out = fn(*args)
     return out, time.perf_counter() - start
+
+
+def skactiveml_clue(x, p, budget, seed):
+    """scikit-activeml's Clue (the maintained library version of the strategy): entropy
+    weights from the given class probabilities, scikit-learn's KMeans, nearest points.
+    Returns the picks; scikit-activeml must be installed (the bench extra)."""
+    from skactiveml.base import SkactivemlClassifier
+    from skactiveml.pool import Clue
+
+    class FixedProbabilities(SkactivemlClassifier):
+        """A classifier whose predictions are the pool's given probabilities."""
+
+        def __init__(self, probs=None, classes=None, missing_label=np.nan):
+            super().__init__(classes=classes, missing_label=missing_label)
+            self.probs = probs
+
+        def fit(self, X, y, sample_weight=None):
+            return self
+
+        def predict_proba(self, X):
+            return self.probs
+
+    model = FixedProbabilities(p, classes=np.arange(p.shape[1]))
+    y = np.full(len(x), np.nan)
+    strategy = Clue(random_state=seed, cluster_algo_dict={"n_init": 1, "random_state": seed})
+    return np.asarray(strategy.query(x, y, model, fit_estimator=False, batch_size=budget))

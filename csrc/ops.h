@@ -118,6 +118,15 @@ std::tuple<at::Tensor, at::Tensor> centroid_update(
 // Returns (centroids (K, D), labels int64 (N,), sq_dists (N,) computed
 // exactly from differences, n_iter int64 0-d). The centroids are a new
 // tensor even when max_iter == 0.
+// On the CPU the assignments are bounded (cpu/bounded_assign.h): each point
+// keeps an upper bound on its distance to its label and lower bounds to the
+// other centroids (per centroid while their N x K floats fit in the bytes of
+// x, else per group of about 10 nearby centroids), moved by each centroid's
+// drift; only points whose bounds cannot settle their label are measured.
+// Labels are as `assign`'s up to rounding of near-ties.
+// lloyd_distance_counts() -> int[] (CPU, a diagnostic): the number of
+// point-centroid distances each assignment of the last CPU `lloyd` call in
+// this process computed (the first is N * K).
 std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> lloyd(
     const at::Tensor& x,
     const at::Tensor& weights,
@@ -142,7 +151,9 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> lloyd(
 //                           drift gives wrong labels.
 //   sq_dists(centroids) -> (N,) exact squared distance of each point to its
 //                           label's row of `centroids` (from differences).
-// Holds O(N) state (8 nearest centroids and three bounds per point).
+//   distances() -> int      point-centroid distances the last assign computed.
+// Holds the bounds of the CPU `lloyd` above: N * K floats when they fit in
+// the bytes of x, else N * (about K / 10, capped to fit) floats, plus O(N).
 
 // NoTF32Scope (a torch custom class, torch.classes.clue_ext.NoTF32Scope; in
 // CPU-only builds too): full float32 precision for torch's own GEMMs, by the
@@ -186,6 +197,15 @@ at::Tensor nearest_points(
     const at::Tensor& x,
     const at::Tensor& centroids,
     const std::optional<at::Tensor>& exclude = std::nullopt);
+
+// nearest_points_labelled(x, centroids, labels, exclude=None, scatter_cost=4)
+// (CPU; registered by cpu/nearest_points_cpu.cpp): the picks of
+// nearest_points, found from `labels` (int64 (N,), each in [0, K); Lloyd's
+// final labels make it cheap, any labels keep it exact): a point at distance
+// r from its label's centroid a is at least d(a, j) - r from centroid j, so
+// only points for which that does not rule out j's 8 nearest are measured
+// against j. When those candidates exceed N * K / scatter_cost it takes
+// nearest_points' full pass instead (scatter_cost 0: never).
 
 // JSON describing the build: whether CUDA kernels were compiled, for which
 // architectures, against which torch and CUDA versions.
