@@ -12,6 +12,7 @@
 #include <cmath>
 #include <memory>
 #include <mutex>
+#include <utility>
 #include <vector>
 
 #include "../op_checks.h"
@@ -118,7 +119,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> run_lloyd(const at::T
   if (!settled) counts.push_back(state.assign(c, drift, pl));  // the labels must describe the final centroids
   {
     std::lock_guard<std::mutex> lock(log_mutex);
-    distance_log = counts;
+    distance_log = std::move(counts);
   }
   at::Tensor sq = at::empty({n}, x.options());
   state.exact_sq_dists(c, pl, sq.data_ptr<scalar_t>());
