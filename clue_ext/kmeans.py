@@ -100,7 +100,7 @@ def weighted_kmeans(
             (weights kept; all rows when N is smaller), then up to 20 Lloyd
             iterations on the rows projected onto their 32 leading weighted
             principal directions, whose clusters' full-space means start the
-            Lloyd on every row (only when D >= 64 and those directions hold at
+            Lloyd on every row (only when D >= 64, k >= 16 and those directions hold at
             least half the weighted variance: see warm_start.py). ``"subsample"``: the same
             without the projection. ``"k-means++"``: greedy K-Means++ over
             every row (each of the k steps streams all N rows): the exact
@@ -215,7 +215,7 @@ def run_kmeans(
 def warm_start(backend: ModuleType, x: torch.Tensor, w: torch.Tensor, seeds: torch.Tensor, *, seed: int,
                max_iter: int, tol: float, init: str) -> torch.Tensor:
     """The centroids the full Lloyd starts from: `seeds`, refined on the projection for ``"fast"``."""
-    if init == "fast" and seeds.shape[0] > 1 and max_iter > 0 and worth_projecting(x.shape[1]):
+    if init == "fast" and seeds.shape[0] > 1 and max_iter > 0 and worth_projecting(x.shape[1], seeds.shape[0]):
         return projected_lloyd_start(backend, x, w, seeds, seed=seed, tol=tol)
     return seeds
 

@@ -122,6 +122,12 @@ def nearest_points(
     return torch.tensor(picks, dtype=torch.long, device=x.device)
 
 
+def nearest_points_labelled(x: torch.Tensor, centroids: torch.Tensor, labels: torch.Tensor,
+                            exclude: Optional[torch.Tensor] = None) -> torch.Tensor:
+    """:func:`nearest_points`: the labels only speed up the extension's search."""
+    return nearest_points(x, centroids, exclude)
+
+
 def lloyd(x: torch.Tensor, weights: torch.Tensor, centroids: torch.Tensor, max_iter: int, tol: float):
     """Weighted Lloyd iterations (see csrc/ops.h): the loop on the reference ops above."""
     return lloyd_loop(sys.modules[__name__], x, weights, centroids, max_iter, tol)

@@ -173,4 +173,4 @@ def select_with(backend, x: torch.Tensor, p: torch.Tensor, budget: int, *, tempe
     # float32: a power of two keeps their ratios exactly.
     w = uniform_if_all_zero(_magnitude.normalized_weights(w), keep).to(x.dtype)
     result = run_kmeans(backend, x, w, budget, seed=seed, max_iter=max_iter, tol=tol, init=init)
-    return backend.nearest_points(x, result.centroids, exclude)
+    return backend.nearest_points_labelled(x, result.centroids, result.labels, exclude)

@@ -287,7 +287,7 @@ _TF32_PICKS = textwrap.dedent(r"""
     else:
         reads = [torch.backends.cuda.matmul.fp32_precision]
     print(json.dumps({
-        "projects": warm_start.worth_projecting(d) and share >= warm_start.MIN_VARIANCE_SHARE,
+        "projects": warm_start.worth_projecting(d, 120) and share >= warm_start.MIN_VARIANCE_SHARE,
         "tf32_changes_the_gemm": not torch.equal(projection_tf32, projection_off),
         "guard_restores_the_gemm": torch.equal(projection_guarded, projection_off),
         "select_changed": sum(a != b for a, b in zip(off["select"], on["select"])),

@@ -134,7 +134,7 @@ def select_sharded(comm: Collective, backend, shard: Shard, progress=None) -> Sh
     start = _seeding.seeds(comm, backend, x, w, k, seed=shard.seed, n_local_trials=default_local_trials(k),
                            init=shard.init, offset=shard.offset, counts=shard.counts)
     lap("seeding")
-    if shard.init == "fast" and k > 1 and shard.max_iter > 0 and worth_projecting(x.shape[1]):
+    if shard.init == "fast" and k > 1 and shard.max_iter > 0 and worth_projecting(x.shape[1], k):
         say("warm start on the projection")
         start = _seeding.projected_start(comm, backend, x, w, start, seed=shard.seed, tol=shard.tol,
                                          offset=shard.offset, counts=shard.counts)

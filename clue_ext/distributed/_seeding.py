@@ -129,9 +129,9 @@ def projected_start(comm: Collective, backend: ModuleType, x, w, start, *, seed:
     if rows is None:  # a pool of at most COVARIANCE_ROWS rows
         rows = torch.arange(total)
     sample_x, sample_w = gather_sample(comm, x, w, rows, offset, counts)
-    found = weighted_principal_directions(sample_x, sample_w, q)
+    found = weighted_principal_directions(sample_x, sample_w, q, MIN_VARIANCE_SHARE)
     packed = torch.full((d + d * q + 1,), -1.0, dtype=torch.float64, device=x.device)
-    if found is not None:
+    if found is not None and found[1] is not None:
         packed[:d], packed[d:-1], packed[-1] = found[0].double(), found[1].double().flatten(), found[2]
     packed = comm.broadcast(packed)
     if float(packed[-1]) < MIN_VARIANCE_SHARE:

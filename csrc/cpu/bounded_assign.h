@@ -406,10 +406,15 @@ class BoundedAssigner {
   int64_t gemm(int64_t* labels, Scratch& s) {
     const int64_t count = static_cast<int64_t>(s.full.size());
     if (count == 0) return 0;
-    scalar_t* pg = s.gathered.template data_ptr<scalar_t>();
-    for (int64_t r = 0; r < count; ++r) std::copy_n(px_ + s.full[r] * d_, d_, pg + r * d_);
     at::Tensor t = s.tile.narrow(0, 0, count);
-    dot_tile(s.gathered.narrow(0, 0, count), *c_, t);
+    if (s.full.back() - s.full.front() == count - 1) {
+      // A run of consecutive points (every block of the first call): read in place.
+      dot_tile(x_.narrow(0, s.full.front(), count), *c_, t);
+    } else {
+      scalar_t* pg = s.gathered.template data_ptr<scalar_t>();
+      for (int64_t r = 0; r < count; ++r) std::copy_n(px_ + s.full[r] * d_, d_, pg + r * d_);
+      dot_tile(s.gathered.narrow(0, 0, count), *c_, t);
+    }
     const scalar_t* pt = t.data_ptr<scalar_t>();
     const double slack = expansion_slack<scalar_t>();
     double* d2 = s.measured.data();  // borrowed, restored to -1 below
