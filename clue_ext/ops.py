@@ -42,10 +42,12 @@ def centroid_update(
 
 
 def lloyd(
-    x: torch.Tensor, weights: torch.Tensor, centroids: torch.Tensor, max_iter: int, tol: float
+    x: torch.Tensor, weights: torch.Tensor, centroids: torch.Tensor, max_iter: int, tol: float,
+    label_tol: float = 0.0,
 ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """(centroids, labels, squared distances, n_iter) of weighted Lloyd iterations; tol is absolute."""
-    return _ops.lloyd(x, weights, centroids, max_iter, tol)
+    """(centroids, labels, squared distances, n_iter) of weighted Lloyd iterations; tol is absolute,
+    label_tol a share of the weight (csrc/ops.h)."""
+    return _ops.lloyd(x, weights, centroids, max_iter, tol, label_tol)
 
 
 def lloyd_assigner(x: torch.Tensor, k: int):

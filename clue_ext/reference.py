@@ -15,7 +15,7 @@ from typing import Optional, Tuple
 
 import torch
 
-from .kmeans import DEFAULT_INIT, lloyd_loop, run_kmeans
+from .kmeans import DEFAULT_INIT, lloyd_loop, resolve_label_tol, run_kmeans
 from .selection import check_probs, select_with
 
 
@@ -128,23 +128,25 @@ def nearest_points_labelled(x: torch.Tensor, centroids: torch.Tensor, labels: to
     return nearest_points(x, centroids, exclude)
 
 
-def lloyd(x: torch.Tensor, weights: torch.Tensor, centroids: torch.Tensor, max_iter: int, tol: float):
+def lloyd(x: torch.Tensor, weights: torch.Tensor, centroids: torch.Tensor, max_iter: int, tol: float,
+          label_tol: float = 0.0):
     """Weighted Lloyd iterations (see csrc/ops.h): the loop on the reference ops above."""
-    return lloyd_loop(sys.modules[__name__], x, weights, centroids, max_iter, tol)
+    return lloyd_loop(sys.modules[__name__], x, weights, centroids, max_iter, tol, label_tol)
 
 
 def weighted_kmeans(x: torch.Tensor, weights: torch.Tensor, k: int, *, seed: Optional[int] = None,
                     max_iter: int = 300, tol: float = 1e-4, n_local_trials: Optional[int] = None,
-                    init: str = DEFAULT_INIT):
+                    init: str = DEFAULT_INIT, label_tol: Optional[float] = None):
     """:func:`clue_ext.weighted_kmeans` run on the reference ops (validated input only)."""
     return run_kmeans(sys.modules[__name__], x, weights, k, seed=seed, max_iter=max_iter, tol=tol,
-                      n_local_trials=n_local_trials, init=init)
+                      n_local_trials=n_local_trials, init=init, label_tol=resolve_label_tol(label_tol, init))
 
 
 def select(features: torch.Tensor, probs: torch.Tensor, budget: int, *, temperature: float = 1.0,
            seed: Optional[int] = None, exclude: Optional[torch.Tensor] = None, max_iter: int = 300,
-           tol: float = 1e-4, init: str = DEFAULT_INIT) -> torch.Tensor:
+           tol: float = 1e-4, init: str = DEFAULT_INIT, label_tol: Optional[float] = None) -> torch.Tensor:
     """:func:`clue_ext.select` run on the reference ops (validated input only)."""
     p = check_probs(probs, features.shape[0], features.device)
     return select_with(sys.modules[__name__], features, p, budget, temperature=temperature, seed=seed,
-                       exclude=exclude, max_iter=max_iter, tol=tol, init=init)
+                       exclude=exclude, max_iter=max_iter, tol=tol, init=init,
+                       label_tol=resolve_label_tol(label_tol, init))

@@ -13,7 +13,7 @@ import torch
 
 from . import _inputs, _magnitude
 from ._precision import full_float32_matmuls
-from .kmeans import DEFAULT_INIT, check_init, run_kmeans, uniform_if_all_zero
+from .kmeans import DEFAULT_INIT, check_init, resolve_label_tol, run_kmeans, uniform_if_all_zero
 
 # Rows of probs may be off from 1 by rounding: float16 softmax rows by up to
 # 4e-4, bfloat16 ones by up to 3e-3 (its epsilon is 7.8e-3), whatever the
@@ -111,6 +111,7 @@ def select(
     tol: float = 1e-4,
     init: str = DEFAULT_INIT,
     weighting: str = "entropy",
+    label_tol: Optional[float] = None,
 ) -> torch.Tensor:
     """Picks `budget` distinct rows of `features` to label, by CLUE.
 
@@ -124,7 +125,7 @@ def select(
         seed: seed of the K-Means++ draws (None: from torch's global RNG).
         exclude: row indices (or an (N,) bool mask) never to pick, e.g. points
             already labeled. They are left out of the clustering as well.
-        max_iter, tol: Lloyd stopping rules, as in :func:`weighted_kmeans`.
+        max_iter, tol, label_tol: Lloyd stopping rules, as in :func:`weighted_kmeans`.
         init: how the clustering starts, as in :func:`weighted_kmeans`:
             ``"fast"`` (default), ``"subsample"`` or ``"k-means++"`` (the
             original recipe's exact seeding).
@@ -155,15 +156,16 @@ def select(
     )
     seed = _inputs.as_seed(seed)
     init, weighting = check_init(init), check_weighting(weighting)
+    label_tol = resolve_label_tol(label_tol, init)
     x, _ = _magnitude.rescaled(x)
     with full_float32_matmuls(x.device):
         return select_with(ops, x, p, budget, temperature=temperature, seed=seed, exclude=mask,
-                           max_iter=max_iter, tol=tol, init=init, weighting=weighting)
+                           max_iter=max_iter, tol=tol, init=init, weighting=weighting, label_tol=label_tol)
 
 
 def select_with(backend, x: torch.Tensor, p: torch.Tensor, budget: int, *, temperature: float,
                 seed: Optional[int], exclude: Optional[torch.Tensor], max_iter: int, tol: float,
-                init: str = DEFAULT_INIT, weighting: str = "entropy") -> torch.Tensor:
+                init: str = DEFAULT_INIT, weighting: str = "entropy", label_tol: float = 0.0) -> torch.Tensor:
     """CLUE on validated input with the ops of `backend` (extension or reference)."""
     keep = None if exclude is None else ~exclude
     w = sample_weights(p, temperature, weighting)
@@ -172,5 +174,6 @@ def select_with(backend, x: torch.Tensor, p: torch.Tensor, budget: int, *, tempe
     # Weights far below 1 (near one-hot probabilities) would underflow in
     # float32: a power of two keeps their ratios exactly.
     w = uniform_if_all_zero(_magnitude.normalized_weights(w), keep).to(x.dtype)
-    result = run_kmeans(backend, x, w, budget, seed=seed, max_iter=max_iter, tol=tol, init=init)
+    result = run_kmeans(backend, x, w, budget, seed=seed, max_iter=max_iter, tol=tol, init=init,
+                        label_tol=label_tol)
     return backend.nearest_points_labelled(x, result.centroids, result.labels, exclude)

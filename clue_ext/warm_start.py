@@ -98,10 +98,11 @@ def weighted_principal_directions(x: torch.Tensor, w: torch.Tensor, q: int, min_
 
 
 def projected_lloyd_start(backend: ModuleType, x: torch.Tensor, w: torch.Tensor, seeds: torch.Tensor, *,
-                          seed: int, tol: float) -> torch.Tensor:
+                          seed: int, tol: float, label_tol: float = 0.0) -> torch.Tensor:
     """Full-space starting centroids: `seeds` refined by Lloyd on the projection of x.
 
-    `tol` is relative (scikit-learn's), here to the projection's variance.
+    `tol` is relative (scikit-learn's), here to the projection's variance;
+    `label_tol` is the lloyd op's label rule.
     Clusters that end up empty in the projection keep their seed. Returns
     `seeds` themselves when the projection would hold too little of the
     variance (MIN_VARIANCE_SHARE).
@@ -120,7 +121,7 @@ def projected_lloyd_start(backend: ModuleType, x: torch.Tensor, w: torch.Tensor,
     projected = torch.addmm(offset, x, directions, beta=-1).contiguous()
     projected_seeds = torch.addmm(offset, seeds, directions, beta=-1).contiguous()
     tol_abs = mean_feature_variance(projected) * tol
-    _, labels, _, _ = backend.lloyd(projected, w, projected_seeds, PROJECTED_MAX_ITER, tol_abs)
+    _, labels, _, _ = backend.lloyd(projected, w, projected_seeds, PROJECTED_MAX_ITER, tol_abs, label_tol)
     del projected
     start, _ = backend.centroid_update(x, w, labels, seeds)
     return start

@@ -47,9 +47,9 @@ std::tuple<at::Tensor, at::Tensor> centroid_update(const at::Tensor& x, const at
 
 std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> lloyd(const at::Tensor& x, const at::Tensor& weights,
                                                                  const at::Tensor& centroids, int64_t max_iter,
-                                                                 double tol) {
+                                                                 double tol, double label_tol) {
   static auto handle = op<decltype(lloyd)>("clue_ext::lloyd");
-  return handle.call(x, weights, centroids, max_iter, tol);
+  return handle.call(x, weights, centroids, max_iter, tol, label_tol);
 }
 
 at::Tensor nearest_points(const at::Tensor& x, const at::Tensor& centroids,
@@ -71,7 +71,7 @@ TORCH_LIBRARY(clue_ext, m) {
         "Tensor? x_factor=None) -> Tensor");
   m.def("assign(Tensor x, Tensor centroids) -> (Tensor, Tensor)");
   m.def("centroid_update(Tensor x, Tensor weights, Tensor labels, Tensor centroids) -> (Tensor, Tensor)");
-  m.def("lloyd(Tensor x, Tensor weights, Tensor centroids, int max_iter, float tol) "
+  m.def("lloyd(Tensor x, Tensor weights, Tensor centroids, int max_iter, float tol, float label_tol=0.0) "
         "-> (Tensor, Tensor, Tensor, Tensor)");
   m.def("nearest_points(Tensor x, Tensor centroids, Tensor? exclude=None) -> Tensor");
   m.def("build_info() -> str", &build_info);

@@ -89,7 +89,7 @@ inline void check_update_args(const at::Tensor& x, const at::Tensor& weights,
 }
 
 inline void check_lloyd_args(const at::Tensor& x, const at::Tensor& weights,
-                             const at::Tensor& centroids, int64_t max_iter, double tol) {
+                             const at::Tensor& centroids, int64_t max_iter, double tol, double label_tol) {
   check_points(x);
   check_weights(x, weights);
   check_centroids(x, centroids);
@@ -97,6 +97,7 @@ inline void check_lloyd_args(const at::Tensor& x, const at::Tensor& weights,
                     " rows (one per point), got ", centroids.size(0));
   TORCH_CHECK_VALUE(max_iter >= 0, "max_iter must be >= 0, got ", max_iter);
   TORCH_CHECK_VALUE(tol >= 0.0, "tol must be >= 0, got ", tol);
+  TORCH_CHECK_VALUE(label_tol >= 0.0 && label_tol <= 1.0, "label_tol must be in [0, 1], got ", label_tol);
   check_weight_values(weights);
 }
 

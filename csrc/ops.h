@@ -112,9 +112,13 @@ std::tuple<at::Tensor, at::Tensor> centroid_update(
 // positive weight with the largest w * d^2, d the exact distance (from
 // differences) of the point to its centroid before the update; one point per
 // such cluster, in cluster order, ties to the lower point index. The loop stops when the labels repeat (the centroids are then the
-// means of the returned labels), or when the total squared shift is <= tol;
-// in the latter case a last assignment makes the labels match the returned
-// centroids.
+// means of the returned labels), when the total squared shift is <= tol, or,
+// with label_tol in (0, 1], when the labels that changed in an iteration
+// carry at most label_tol of the weight; in the latter two cases a last
+// assignment makes the labels match the returned centroids. The weight of
+// the changed labels is counted exactly, in quanta: each point counts
+// floor(w / max(w) * 2^20) (weight_quanta in weight_quanta.h), so every
+// device, thread count and sharding stops at the same iteration.
 // Returns (centroids (K, D), labels int64 (N,), sq_dists (N,) computed
 // exactly from differences, n_iter int64 0-d). The centroids are a new
 // tensor even when max_iter == 0.
@@ -132,7 +136,8 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> lloyd(
     const at::Tensor& weights,
     const at::Tensor& centroids,
     int64_t max_iter,
-    double tol);
+    double tol,
+    double label_tol = 0.0);
 
 // LloydAssigner (a torch custom class, torch.classes.clue_ext.LloydAssigner;
 // CPU only): the assignment step of the CPU `lloyd` loop, for callers that

@@ -81,3 +81,28 @@ def test_warm_start_lowers_the_objective_of_the_seeds():
     assert objective(start) < 0.9 * objective(seeds)
     # Full-space means of clusters, not points of x.
     assert not bool((torch.cdist(start, x).min(dim=1).values < 1e-9).any())
+
+
+def test_few_clusters_skip_the_projection_and_its_directions(monkeypatch):
+    # Below MIN_CLUSTERS a full-space iteration costs less than the projection's own GEMM.
+    from clue_ext import warm_start
+
+    assert not warm_start.worth_projecting(128, warm_start.MIN_CLUSTERS - 1)
+    assert warm_start.worth_projecting(128, warm_start.MIN_CLUSTERS)
+    x, w = low_rank(3000, 128, 8, seed=4)
+    calls = []
+    monkeypatch.setattr(warm_start, "weighted_principal_directions",
+                        lambda *args, **kwargs: calls.append(1) or weighted_principal_directions(*args, **kwargs))
+    few = clue_ext.weighted_kmeans(x, w, warm_start.MIN_CLUSTERS - 1, seed=1)
+    assert calls == [] and torch.equal(
+        few.labels, clue_ext.weighted_kmeans(x, w, warm_start.MIN_CLUSTERS - 1, seed=1, init="subsample").labels)
+    clue_ext.weighted_kmeans(x, w, warm_start.MIN_CLUSTERS, seed=1)
+    assert calls == [1]
+
+
+def test_directions_are_left_out_below_the_share_taken():
+    x, w = mixture(4000, 256, 300, seed=0)
+    mean, directions, share = weighted_principal_directions(x, w, 32, MIN_VARIANCE_SHARE)
+    assert directions is None and share < MIN_VARIANCE_SHARE
+    full = weighted_principal_directions(x, w, 32)
+    assert full[1].shape == (256, 32) and full[2] == share and torch.equal(full[0], mean)

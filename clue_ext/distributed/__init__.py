@@ -42,6 +42,7 @@ def select(
     tol: float = 1e-4,
     weighting: str = "entropy",
     progress: Optional[Callable[[str], None]] = None,
+    label_tol: Optional[float] = None,
 ) -> torch.Tensor:
     """Picks `budget` distinct rows of the pool formed by every rank's `features`, by CLUE.
 
@@ -52,7 +53,7 @@ def select(
         features: (n_r, D) this rank's embeddings (n_r may be 0), as in
             :func:`clue_ext.select`; the same D and dtype on every rank.
         probs: (n_r, C) this rank's predicted class probabilities.
-        budget, temperature, init, max_iter, tol, weighting: as in :func:`clue_ext.select`.
+        budget, temperature, init, max_iter, tol, weighting, label_tol: as in :func:`clue_ext.select`.
         seed: as in :func:`clue_ext.select`; None uses one drawn on rank 0.
         exclude: global row indices, or a bool mask over every rank's rows,
             never to pick (the same on every rank).
@@ -81,12 +82,12 @@ def select(
     comm = Collective(group, device=device)
     with full_float32_matmuls(device):
         shard = agree(comm, features, probs, budget, temperature=temperature, seed=seed, exclude=exclude,
-                      init=init, max_iter=max_iter, tol=tol, weighting=weighting)
+                      init=init, max_iter=max_iter, tol=tol, weighting=weighting, label_tol=label_tol)
         if comm.size == 1:
             return select_with(ops, shard.x, shard.probs, shard.budget, temperature=shard.temperature,
                                seed=shard.seed, exclude=None if shard.keep is None else ~shard.keep,
                                max_iter=shard.max_iter, tol=shard.tol, init=shard.init,
-                               weighting=shard.weighting).cpu()
+                               weighting=shard.weighting, label_tol=shard.label_tol).cpu()
         return select_sharded(comm, ops, shard, progress).picks
 
 
@@ -136,13 +137,14 @@ def select_sharded(comm: Collective, backend, shard: Shard, progress=None) -> Sh
     lap("seeding")
     if shard.init == "fast" and k > 1 and shard.max_iter > 0 and worth_projecting(x.shape[1], k):
         say("warm start on the projection")
-        start = _seeding.projected_start(comm, backend, x, w, start, seed=shard.seed, tol=shard.tol,
+        start = _seeding.projected_start(comm, backend, x, w, start, seed=shard.seed, tol=shard.tol, label_tol=shard.label_tol,
                                          offset=shard.offset, counts=shard.counts)
     lap("warm start")
     say("Lloyd")
     tol_abs = _lloyd.mean_feature_variance(comm, x, shard.total) * shard.tol if shard.tol > 0 else 0.0
     centroids, _, sq_dists, n_iter = _lloyd.lloyd(comm, backend, x, w, start, max_iter=shard.max_iter,
-                                                  tol=tol_abs, offset=shard.offset, progress=progress)
+                                                  tol=tol_abs, offset=shard.offset, progress=progress,
+                                                  label_tol=shard.label_tol)
     inertia = float(comm.sum((w.double() * sq_dists.double()).sum().reshape(1)))
     lap("lloyd")
     say(f"Lloyd: {n_iter} iterations; nearest points")

@@ -18,7 +18,7 @@ import torch
 
 from .. import _extension, _inputs, _magnitude
 from .._sampling import draw_seed
-from ..kmeans import check_init
+from ..kmeans import check_init, resolve_label_tol
 from ..selection import check_probs, check_weighting, sample_weights
 from ._collective import Collective
 
@@ -43,6 +43,7 @@ class Shard:
     # The power of two every rank multiplied its features by (from the largest |value|
     # of any rank), so that squared distances fit the dtype: 0 for most pools.
     scale_exponent: int = 0
+    label_tol: float = 0.0  # Lloyd's label rule, resolved for init (kmeans.resolve_label_tol)
 
     @property
     def total(self) -> int:
@@ -105,7 +106,7 @@ def _raise_agreed(kind: str, message: str):
 
 
 def agree(comm: Collective, features, probs, budget, *, temperature, seed, exclude, init, max_iter, tol,
-          weighting="entropy") -> Shard:
+          weighting="entropy", label_tol=None) -> Shard:
     """Checks this rank's input, exchanges the verdicts, and returns this rank's Shard, or
     raises the same error on every rank."""
     local_error = None
@@ -120,13 +121,14 @@ def agree(comm: Collective, features, probs, budget, *, temperature, seed, exclu
             _inputs.as_non_negative_float(tol, "tol"),
             check_weighting(weighting),
             _inputs.as_seed(seed),
+            resolve_label_tol(label_tol, check_init(init)),
         )
         parsed_exclude = _local_exclude(exclude, x.device)
         # Computed here so that nothing they could raise comes after the exchange.
         weights = sample_weights(p, args[1], args[5])
         info = dict(n=x.shape[0], d=x.shape[1], c=p.shape[1], dtype=str(x.dtype), device=x.device.type,
                     args=args, exclude=_exclude_summary(parsed_exclude), max_abs=_magnitude.max_abs(x),
-                    drawn_seed=draw_seed() if args[-1] is None and comm.rank == 0 else None)
+                    drawn_seed=draw_seed() if args[6] is None and comm.rank == 0 else None)
     except Exception as error:  # reported to every rank before anyone raises
         local_error = error
         info = dict(error=(type(error).__name__, str(error)))
@@ -143,7 +145,7 @@ def agree(comm: Collective, features, probs, budget, *, temperature, seed, exclu
     _check_same(infos, "dtype", "features are computed in {} on rank {} but in {} on rank {} (pass one dtype)")
     _check_same(infos, "device", "features are on {} on rank {} but on {} on rank {}")
     _check_same(infos, "c", "probs have {} columns on rank {} but {} on rank {}")
-    names = ("budget", "temperature", "init", "max_iter", "tol", "weighting", "seed")
+    names = ("budget", "temperature", "init", "max_iter", "tol", "weighting", "seed", "label_tol")
     for position, name in enumerate(names):
         values = [i["args"][position] for i in infos]
         if any(v != values[0] for v in values):
@@ -157,7 +159,7 @@ def agree(comm: Collective, features, probs, budget, *, temperature, seed, exclu
         _raise_agreed("ValueError", "features is empty on every rank: the pool must hold at least one row")
     offset = sum(counts[: comm.rank])
     keep, excluded = _keep_mask(parsed_exclude, infos[0]["exclude"], total, offset, x.shape[0], x.device)
-    budget_, temperature_, init_, max_iter_, tol_, weighting_, seed_ = infos[0]["args"]
+    budget_, temperature_, init_, max_iter_, tol_, weighting_, seed_, label_tol_ = infos[0]["args"]
     available = total - excluded
     if budget_ > available:
         where = "the rows of every rank" if excluded == 0 else "the rows of every rank not excluded"
@@ -167,7 +169,7 @@ def agree(comm: Collective, features, probs, budget, *, temperature, seed, exclu
     return Shard(x=_magnitude.scaled_by_power_of_two(x, exponent), probs=p, weights=weights, keep=keep,
                  offset=offset, counts=counts, budget=budget_, temperature=temperature_,
                  seed=seed_ if seed_ is not None else infos[0]["drawn_seed"], init=init_, max_iter=max_iter_,
-                 tol=tol_, weighting=weighting_, scale_exponent=exponent)
+                 tol=tol_, weighting=weighting_, scale_exponent=exponent, label_tol=label_tol_)
 
 
 def _check_same(infos, key, template):

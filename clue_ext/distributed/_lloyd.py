@@ -16,6 +16,7 @@ from typing import Callable, Optional, Tuple
 import torch
 
 from .._variance import centred_square_sum, column_sums
+from ..kmeans import few_labels_changed, weight_quanta
 from ._collective import Collective
 
 # Rows of a cluster summed one after the other before their sum joins the
@@ -203,7 +204,7 @@ def relocate_empty(comm: Collective, x, w, sq_dists, centroids, cluster_weights,
 
 
 def lloyd(comm: Collective, backend: ModuleType, x, w, centroids, *, max_iter: int, tol: float, offset: int,
-          progress: Optional[Callable[[str], None]] = None):
+          progress: Optional[Callable[[str], None]] = None, label_tol: float = 0.0):
     """(centroids, labels, sq_dists, n_iter) of Lloyd over every rank's rows; `tol` is absolute.
 
     labels and sq_dists are this rank's; centroids and n_iter are the same on every rank.
@@ -215,13 +216,17 @@ def lloyd(comm: Collective, backend: ModuleType, x, w, centroids, *, max_iter: i
     labels_old = labels = None
     n_iter = 0
     converged_on_labels = False
+    quanta, total_quanta = global_weight_quanta(comm, w) if label_tol > 0 else (None, 0)
     for n_iter in range(1, max_iter + 1):
         labels = labeller(centroids)
         local = local_sums(labels)
-        changed = x.shape[0] if labels_old is None else int((labels != labels_old).sum())
-        reduced = comm.sum(torch.cat([local.flatten(), torch.tensor([float(changed)], dtype=torch.float64,
-                                                                     device=x.device)]))
-        new_centroids, weights = means_from_sums(reduced[:-1].view(k, -1), centroids)
+        moved = None if labels_old is None else labels != labels_old
+        changed = x.shape[0] if moved is None else int(moved.sum())
+        # Quanta are integers below 2^53 in all: their float64 sum is exact in any order.
+        changed_quanta = 0 if quanta is None else (int(quanta.sum()) if moved is None else int(quanta[moved].sum()))
+        reduced = comm.sum(torch.cat([local.flatten(), torch.tensor([float(changed_quanta), float(changed)],
+                                                                     dtype=torch.float64, device=x.device)]))
+        new_centroids, weights = means_from_sums(reduced[:-2].view(k, -1), centroids)
         shift = float((new_centroids - centroids).double().pow(2).sum())
         unchanged = labels_old is not None and float(reduced[-1]) == 0
         if progress is not None and n_iter % 10 == 0:
@@ -236,12 +241,23 @@ def lloyd(comm: Collective, backend: ModuleType, x, w, centroids, *, max_iter: i
             break
         if small_shift:
             break
+        if few_labels_changed(int(reduced[-2]), total_quanta, label_tol):
+            break
         labels_old = labels
     if labels is None or not converged_on_labels:
         labels = labeller(centroids)
     return centroids, labels, labeller.sq_dists(centroids), n_iter
 
 
+def global_weight_quanta(comm: Collective, w):
+    """(this rank's weight quanta, the total over every rank), kmeans.weight_quanta with the
+    largest weight of any rank."""
+    largest = max(comm.gather_objects(float(w.double().max()) if w.numel() else 0.0))
+    quanta = weight_quanta(w, largest)
+    total = int(comm.sum(torch.tensor([float(quanta.sum())], dtype=torch.float64, device=w.device))[0])
+    return quanta, total
+
+
 def bytes_per_iteration(k: int, d: int) -> int:
     """What each rank sends in one Lloyd iteration's all-reduce (no empty cluster)."""
-    return (k * (d + 2) + 1) * 8
+    return (k * (d + 2) + 2) * 8

@@ -121,7 +121,7 @@ def kmeanspp(comm: Collective, x, w, k: int, uniforms: torch.Tensor, n_local_tri
 
 
 def projected_start(comm: Collective, backend: ModuleType, x, w, start, *, seed: int, tol: float, offset: int,
-                    counts) -> torch.Tensor:
+                    counts, label_tol: float = 0.0) -> torch.Tensor:
     """warm_start.projected_lloyd_start over sharded rows: `start` refined on the projection."""
     total, d = sum(counts), x.shape[1]
     q = min(PROJECTION_DIMS, d)
@@ -142,6 +142,6 @@ def projected_start(comm: Collective, backend: ModuleType, x, w, start, *, seed:
     projected_start_ = torch.addmm(shift, start, directions, beta=-1).contiguous()
     tol_abs = _lloyd.mean_feature_variance(comm, projected, total) * tol
     _, labels, _, _ = _lloyd.lloyd(comm, backend, projected, w, projected_start_, max_iter=PROJECTED_MAX_ITER,
-                                   tol=tol_abs, offset=offset)
+                                   tol=tol_abs, offset=offset, label_tol=label_tol)
     del projected
     return _lloyd.cluster_means(comm, x, w, labels, start)[0]

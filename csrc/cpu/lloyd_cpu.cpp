@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "../op_checks.h"
+#include "../weight_quanta.h"
 #include "bounded_assign.h"
 #include "dense_math.h"
 #include "weighted_means.h"
@@ -72,7 +73,8 @@ void mark_changed(const int64_t* now, const int64_t* before, int64_t n, std::vec
 
 template <typename scalar_t>
 std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> run_lloyd(const at::Tensor& x, const at::Tensor& w,
-                                                                     at::Tensor c, int64_t max_iter, double tol) {
+                                                                     at::Tensor c, int64_t max_iter, double tol,
+                                                                     double label_tol) {
   const int64_t n = x.size(0), d = x.size(1), k = c.size(0);
   Lloyd<scalar_t> state(x, k, bound_budget(x));
   std::vector<int64_t> counts;
@@ -83,6 +85,9 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> run_lloyd(const at::T
   int64_t* pp = previous.data_ptr<int64_t>();
   std::vector<double> drift(k, 0.0);
   std::vector<char> touched(k);
+  const at::Tensor quanta = weight_quanta(w);
+  const int64_t* pq = quanta.const_data_ptr<int64_t>();
+  const int64_t total_quanta = quanta.sum().item<int64_t>();
   bool settled = false;  // labels unchanged: the centroids are their means
   bool means_current = false;  // c holds the means of `previous` (no relocation since)
   int64_t iter = 0;
@@ -114,6 +119,11 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> run_lloyd(const at::T
       break;
     }
     if (total_shift <= tol) break;
+    if (label_tol > 0.0) {
+      int64_t changed = 0;
+      for (int64_t i = 0; i < n; ++i) changed += pl[i] != pp[i] ? pq[i] : 0;
+      if (few_labels_changed(changed, total_quanta, label_tol)) break;
+    }
     previous.copy_(labels);
   }
   if (!settled) counts.push_back(state.assign(c, drift, pl));  // the labels must describe the final centroids
@@ -128,13 +138,14 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> run_lloyd(const at::T
 
 std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> lloyd_cpu(const at::Tensor& x_in, const at::Tensor& w_in,
                                                                      const at::Tensor& c_in, int64_t max_iter,
-                                                                     double tol) {
-  check_lloyd_args(x_in, w_in, c_in, max_iter, tol);
+                                                                     double tol, double label_tol) {
+  check_lloyd_args(x_in, w_in, c_in, max_iter, tol, label_tol);
   const at::Tensor x = x_in.contiguous();
   const at::Tensor w = w_in.contiguous();
   const at::Tensor c = c_in.contiguous().clone();
   std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> out;
-  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "lloyd_cpu", [&] { out = run_lloyd<scalar_t>(x, w, c, max_iter, tol); });
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "lloyd_cpu",
+                             [&] { out = run_lloyd<scalar_t>(x, w, c, max_iter, tol, label_tol); });
   return out;
 }
 

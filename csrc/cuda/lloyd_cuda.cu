@@ -12,6 +12,7 @@
 
 #include "../op_checks.h"
 #include "../ops.h"
+#include "../weight_quanta.h"
 #include "weighted_means_cuda.h"
 
 namespace clue_ext {
@@ -37,8 +38,8 @@ at::Tensor relocate_empty(const at::Tensor& x, const at::Tensor& w, const at::Te
 
 std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> lloyd_cuda(const at::Tensor& x_in, const at::Tensor& w_in,
                                                                       const at::Tensor& c_in, int64_t max_iter,
-                                                                      double tol) {
-  check_lloyd_args(x_in, w_in, c_in, max_iter, tol);
+                                                                      double tol, double label_tol) {
+  check_lloyd_args(x_in, w_in, c_in, max_iter, tol, label_tol);
   const at::cuda::CUDAGuard guard(x_in.device());
   const at::NoTF32Guard full_float32;  // the distance GEMMs ignore torch's TF32 setting
   const at::Tensor x = x_in.contiguous();
@@ -46,6 +47,8 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> lloyd_cuda(const at::
   at::Tensor c = c_in.contiguous().clone();  // never returned as an alias of the input (max_iter == 0)
   at::Tensor labels, sq_dists, previous;
   bool settled = false;  // labels unchanged: the centroids are their means
+  const at::Tensor quanta = weight_quanta(w);
+  const int64_t total_quanta = label_tol > 0.0 ? quanta.sum().item<int64_t>() : 0;
   int64_t iter = 0;
   while (iter < max_iter) {
     ++iter;
@@ -67,6 +70,11 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> lloyd_cuda(const at::
       break;
     }
     if (f[1]) break;
+    if (label_tol > 0.0) {
+      const int64_t changed =
+          previous.defined() ? (quanta * (labels != previous)).sum().item<int64_t>() : total_quanta;
+      if (few_labels_changed(changed, total_quanta, label_tol)) break;
+    }
     previous = labels;
   }
   if (!settled) std::tie(labels, sq_dists) = clue_ext::assign(x, c);  // labels must describe the final centroids
