@@ -31,7 +31,10 @@ def max_abs(x: torch.Tensor) -> float:
     """The largest |value| of x, as a Python float (0.0 for an empty tensor)."""
     if x.numel() == 0:
         return 0.0
-    return float(x.abs().max())
+    # One read of x and no temporary: x.abs() would write a copy as large as x
+    # (at 60k x 500, 10% of select's time).
+    low, high = torch.aminmax(x)
+    return max(-float(low), float(high))
 
 
 def scale_exponent(largest: float, d: int, dtype: torch.dtype) -> int:

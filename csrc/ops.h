@@ -212,6 +212,14 @@ at::Tensor nearest_points(
 // against j. When those candidates exceed N * K / scatter_cost it takes
 // nearest_points' full pass instead (scatter_cost 0: never).
 
+// mean_feature_variance(x) -> float (CPU; registered by
+// cpu/feature_variance_cpu.cpp): the mean over columns of each column's
+// biased variance, np.var(x, axis=0).mean(), for (N, D) float32/float64 x
+// (0.0 when empty). Rows are centred on their column means and everything is
+// accumulated in double (no cancellation far from the origin; inf when the
+// squares leave double's range), over fixed blocks of rows added in order,
+// so the result does not depend on the thread count. Scales Lloyd's `tol`.
+
 // JSON describing the build: whether CUDA kernels were compiled, for which
 // architectures, against which torch and CUDA versions.
 std::string build_info();

@@ -170,3 +170,33 @@ def test_near_one_hot_probabilities_still_weigh_by_entropy():
         warnings.simplefilter("error")
         picks = clue_ext.select(x.float(), p, 10, seed=0)
     assert picks.tolist() == clue_ext.select(x, p, 10, seed=0).tolist()
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_the_cpu_variance_op_agrees_with_the_chunked_one_on_any_thread_count(dtype):
+    from clue_ext._variance import chunked_mean_feature_variance
+
+    g = torch.Generator().manual_seed(3)
+    # Not a multiple of the op's 1,024-row blocks; offsets that would cancel in the short form.
+    x = (50.0 + torch.rand(5000, 37, generator=g, dtype=torch.float64) * torch.arange(1, 38)).to(dtype)
+    want = float(np.var(x.double().numpy(), axis=0).mean())
+    got = torch.ops.clue_ext.mean_feature_variance(x)
+    assert got == pytest.approx(want, rel=1e-12)
+    assert chunked_mean_feature_variance(x) == pytest.approx(got, rel=1e-12)
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        assert torch.ops.clue_ext.mean_feature_variance(x) == got  # bitwise: fixed blocks, fixed order
+    finally:
+        torch.set_num_threads(threads)
+    assert torch.ops.clue_ext.mean_feature_variance(x[:, :0]) == 0.0
+    assert torch.ops.clue_ext.mean_feature_variance(x.t().contiguous().t()) == got  # strided input
+
+
+def test_max_abs_reads_signed_extremes_and_propagates_nan():
+    from clue_ext._magnitude import max_abs
+
+    assert max_abs(torch.tensor([[-7.5, 2.0], [3.0, 1.0]])) == 7.5
+    assert max_abs(torch.tensor([1e-45, -1e-44])) == pytest.approx(1e-44, rel=0.2)
+    assert max_abs(torch.empty(0, 3)) == 0.0
+    assert math.isnan(max_abs(torch.tensor([1.0, float("nan")])))
