@@ -73,7 +73,8 @@ def weighted_principal_directions(x: torch.Tensor, w: torch.Tensor, q: int, min_
     double, the centred product runs in x's dtype, and the covariance is
     decomposed on the CPU in double, so the directions do not depend on the
     device's eigensolver. None when the rows carry no weight or no variance;
-    directions None when share < `min_share` (they are then not computed).
+    directions None when share < `min_share` (they are then not computed, and
+    share may be an upper bound of it, itself below `min_share`).
     """
     wd = w.double()
     total = float(wd.sum())
@@ -84,6 +85,16 @@ def weighted_principal_directions(x: torch.Tensor, w: torch.Tensor, q: int, min_
     centred = x - mean.to(x.dtype)
     covariance = ((centred * w[:, None]).T @ centred).double()
     covariance = covariance.cpu()
+    if min_share > 0:
+        # The q largest eigenvalues of a PSD matrix sum to at most
+        # sqrt(q) ||C||_F (Cauchy-Schwarz): on features without a dominant
+        # subspace that settles it without the eigensolver.
+        trace = float(torch.diagonal(covariance).clamp(min=0).sum())
+        if not trace > 0:
+            return None
+        bound = q ** 0.5 * float(torch.linalg.matrix_norm(covariance)) / trace
+        if bound * (1 + 1e-9) < min_share:
+            return mean.to(x.dtype), None, bound
     # The eigenvalues alone cost half the decomposition: they decide first.
     # Both sort in ascending order: the last q lead.
     values = torch.linalg.eigvalsh(covariance)
