@@ -311,19 +311,20 @@ def lloyd_loop(backend: ModuleType, x: torch.Tensor, w: torch.Tensor, centroids:
         unchanged = (labels == labels_old).all() if labels_old is not None else no
         unchanged, small_shift, any_empty = torch.stack(
             [unchanged, shift <= tol, (~(cluster_weights > 0)).any()]).tolist()
+        # After a relocation no rule stops the loop.
+        few_changed = label_tol > 0 and few_labels_changed(
+            total_quanta if labels_old is None else int(quanta[labels != labels_old].sum()), total_quanta, label_tol)
         if any_empty:
             new_centroids = relocate_empty_clusters(x, w, sq_dists, new_centroids, cluster_weights)
-            unchanged = small_shift = False
+            unchanged = small_shift = few_changed = False
         centroids = new_centroids
         if unchanged:
             converged_on_labels = True
             break
         if small_shift:
             break
-        if label_tol > 0:
-            changed = total_quanta if labels_old is None else int(quanta[labels != labels_old].sum())
-            if few_labels_changed(changed, total_quanta, label_tol):
-                break
+        if few_changed:
+            break
         labels_old = labels
 
     if labels is None or not converged_on_labels:

@@ -98,3 +98,21 @@ def test_bad_label_tol_is_refused_naming_it(bad, error):
     if error is ValueError and bad == bad:
         with pytest.raises(ValueError, match="label_tol"):
             ops.lloyd(x, torch.ones(50), x[:3].clone(), 10, 0.0, bad)
+
+
+@pytest.mark.parametrize("label_tol", [0.3, 1.0])
+def test_no_rule_stops_the_loop_right_after_a_relocation(label_tol):
+    # Centroids far from every row leave clusters empty in the first iterations: they are
+    # relocated, and that iteration goes on whatever share of labels changed, in the op as
+    # in the reference loop.
+    g = torch.Generator().manual_seed(11)
+    base = mixture(300, 16, 6, seed=12)
+    x = torch.cat([base, base[:200]])
+    w = torch.rand(x.shape[0], generator=g, dtype=torch.float64)
+    w[::3] = 0.0
+    c = torch.cat([x[:20], torch.full((4, 16), 50.0, dtype=torch.float64)])
+    got_c, got_labels, _, n_iter = ops.lloyd(x, w, c, 60, 0.0, label_tol)
+    want_c, want_labels, _, want_iter = reference.lloyd(x, w, c, 60, 0.0, label_tol)
+    assert int(n_iter) == int(want_iter) >= 2  # the first iteration relocated: it could not stop there
+    assert torch.equal(got_labels, want_labels)
+    torch.testing.assert_close(got_c, want_c, rtol=1e-10, atol=1e-12)

@@ -232,16 +232,18 @@ def lloyd(comm: Collective, backend: ModuleType, x, w, centroids, *, max_iter: i
         if progress is not None and n_iter % 10 == 0:
             progress(f"Lloyd iteration {n_iter}: {int(reduced[-1])} labels changed, centre shift {shift:.3g}")
         small_shift = shift <= tol
+        # After a relocation no rule stops the loop (the op's `continue`).
+        few_changed = few_labels_changed(int(reduced[-2]), total_quanta, label_tol)
         if bool((~(weights > 0)).any()):
             new_centroids = relocate_empty(comm, x, w, labeller.sq_dists(centroids), new_centroids, weights, offset)
-            unchanged = small_shift = False
+            unchanged = small_shift = few_changed = False
         centroids = new_centroids
         if unchanged:
             converged_on_labels = True
             break
         if small_shift:
             break
-        if few_labels_changed(int(reduced[-2]), total_quanta, label_tol):
+        if few_changed:
             break
         labels_old = labels
     if labels is None or not converged_on_labels:
