@@ -8,7 +8,8 @@
 // drifts (triangle inequality):
 // - per group of nearby centroids (Yinyang, about k/10 groups), a lower bound
 //   on every member but the label: the first gate, a few floats per point.
-//   A group bound drops by the largest drift in its group;
+//   A group bound drops by the largest drift in its group (groups of about 5
+//   when they are the only bounds: a failing group costs all its members);
 // - per centroid (Elkan), when the (N, k) floats fit the memory cap: one
 //   moving centroid then only voids the bounds to itself.
 // Bounds are kept lazily: a stored bound is "bound + cumulative drift of its
@@ -49,6 +50,9 @@ constexpr double expansion_slack() {
 
 // Centroids per Yinyang group.
 constexpr int64_t kGroupSize = 10;
+// Centroids per group when group bounds are all there is (above the memory
+// cap): a failing group then costs its members' distances, so smaller groups.
+constexpr int64_t kGroupSizeAlone = 5;
 // A point with more candidates than k / kScatterCost goes to the GEMM: a
 // scattered distance costs several times one computed inside a GEMM.
 constexpr int64_t kScatterCost = 4;
@@ -96,7 +100,8 @@ class BoundedAssigner {
         x_norms_t_(row_sq_norms(x)),
         x_norms_(x_norms_t_.data_ptr<double>()) {
     per_centroid_ = n_ * k_ * static_cast<int64_t>(sizeof(float)) <= bound_bytes;
-    const int64_t wanted = std::max<int64_t>(1, (k_ + kGroupSize - 1) / kGroupSize);
+    const int64_t group_size = per_centroid_ ? kGroupSize : kGroupSizeAlone;
+    const int64_t wanted = std::max<int64_t>(1, (k_ + group_size - 1) / group_size);
     const int64_t fit = std::max<int64_t>(1, bound_bytes / (n_ * static_cast<int64_t>(sizeof(float))));
     groups_ = per_centroid_ ? wanted : std::min(wanted, fit);
   }
