@@ -66,6 +66,7 @@ _positive_count = _number(int, lambda v: v >= 1, "an integer >= 1")
 _seed = _number(int, lambda v: -2**63 <= v < 2**64, "an integer that fits in 64 bits")
 _positive = _number(float, lambda v: math.isfinite(v) and v > 0, "a finite number > 0")
 _non_negative = _number(float, lambda v: math.isfinite(v) and v >= 0, "a finite number >= 0")
+_share = _number(float, lambda v: 0 <= v <= 1, "a number in [0, 1]")
 _seconds = _number(float, lambda v: MIN_TIMEOUT_S <= v <= MAX_TIMEOUT_S,  # NaN fails both comparisons
                    f"a finite number of seconds in [{MIN_TIMEOUT_S:g}, {MAX_TIMEOUT_S:g}]")
 
@@ -92,6 +93,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--init", choices=INITS, default=DEFAULT_INIT, help=f"how K-Means starts (default {DEFAULT_INIT})")
     parser.add_argument("--max-iter", type=_count, default=300, help="Lloyd iterations at most (default 300)")
     parser.add_argument("--tol", type=_non_negative, default=1e-4, help="Lloyd's relative tolerance (default 1e-4)")
+    parser.add_argument("--label-tol", type=_share, default=None,
+                        help="Lloyd stops once the labels that changed carry at most this share of the weight "
+                             "(default: 1e-3, 0 with --init k-means++)")
     parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"),
                         help="where to compute; under torchrun, cuda means cuda:LOCAL_RANK and NCCL (default cpu)")
     parser.add_argument("--timeout", type=_seconds, default=1800.0,
@@ -209,7 +213,8 @@ def run(args) -> int:
         features, probs, exclude, (_, _, n) = _load(args, 0, 1)
         say(f"selecting {args.budget} of {n} rows in one process")
         picks = select(features, probs, args.budget, temperature=args.temperature, seed=args.seed,
-                       exclude=exclude, init=args.init, max_iter=args.max_iter, tol=args.tol)
+                       exclude=exclude, init=args.init, max_iter=args.max_iter, tol=args.tol,
+                       label_tol=args.label_tol)
     else:
         dist.init_process_group("nccl" if args.device == "cuda" else "gloo",
                                 timeout=datetime.timedelta(seconds=args.timeout))
@@ -237,7 +242,7 @@ def run(args) -> int:
             say(f"{world} ranks; rank 0 holds rows [{start}, {stop}) of {n}")
             picks = distributed.select(features, probs, args.budget, temperature=args.temperature, seed=args.seed,
                                        exclude=exclude, init=args.init, max_iter=args.max_iter, tol=args.tol,
-                                       progress=say)
+                                       label_tol=args.label_tol, progress=say)
         finally:
             dist.destroy_process_group()
     if rank == 0:

@@ -196,6 +196,7 @@ def test_an_out_folder_that_cannot_be_written_is_refused_before_any_work(saved_p
 @pytest.mark.parametrize("flag,value", [
     ("--timeout", "inf"), ("--timeout", "nan"), ("--timeout", "0"), ("--timeout", "-5"), ("--timeout", "0.5"),
     ("--budget", "0"), ("--max-iter", "-1"), ("--tol", "nan"), ("--tol", "-0.001"),
+    ("--label-tol", "1.5"), ("--label-tol", "-0.1"), ("--label-tol", "nan"),
     ("--temperature", "0"), ("--temperature", "inf"), ("--seed", str(2**70)),
 ])
 def test_a_bad_number_exits_2_naming_its_flag_before_any_work(saved_pool, capsys, flag, value):
@@ -356,3 +357,16 @@ def test_under_torchrun_ranks_that_read_different_files_fail_alike_before_select
     assert exclude_report.count("100 int64") == 2, exclude_report  # same length and dtype, other rows: the digest
     assert "selecting" not in done.stderr and "ranks; rank 0 holds" not in done.stderr
     assert not (folder / "picks.npy").exists()
+
+
+def test_label_tol_reaches_select(saved_pool):
+    folder, x, probs = saved_pool
+    for value in ("0", "1"):
+        assert main(args(folder, "--label-tol", value, out=f"picks-{value}.npy")) == 0
+        want = clue_ext.select(x, probs, 30, seed=0, label_tol=float(value))
+        assert np.array_equal(np.load(folder / f"picks-{value}.npy"), want.numpy())
+    # The default is select's default; 1 (one Lloyd iteration) picks otherwise, so the flag is heard.
+    assert main(args(folder)) == 0
+    default = np.load(folder / "picks.npy")
+    assert np.array_equal(default, clue_ext.select(x, probs, 30, seed=0).numpy())
+    assert not np.array_equal(default, np.load(folder / "picks-1.npy"))
