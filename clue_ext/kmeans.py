@@ -302,8 +302,8 @@ def lloyd_loop(backend: ModuleType, x: torch.Tensor, w: torch.Tensor, centroids:
     n_iter = 0
     converged_on_labels = False
     no = torch.zeros((), dtype=torch.bool, device=x.device)
-    quanta = weight_quanta(w)
-    total_quanta = int(quanta.sum()) if label_tol > 0 else 0
+    quanta = weight_quanta(w) if label_tol > 0 else None
+    total_quanta = int(quanta.sum()) if quanta is not None else 0
     for n_iter in range(1, max_iter + 1):
         labels, sq_dists = backend.assign(x, centroids)
         new_centroids, cluster_weights = backend.centroid_update(x, w, labels, centroids)

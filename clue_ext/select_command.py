@@ -35,6 +35,7 @@ import numpy as np
 import torch
 
 from ._atomic import Terminated, atomic_write, check_target
+from ._inputs import SEED_RANGE
 from ._saved_arrays import InputError, Saved, describe, fingerprint, float_rows, open_saved, whole
 from .kmeans import DEFAULT_INIT, INITS
 
@@ -63,7 +64,7 @@ def _number(kind: Callable, accept: Callable, wanted: str) -> Callable[[str], ob
 
 _count = _number(int, lambda v: v >= 0, "an integer >= 0")
 _positive_count = _number(int, lambda v: v >= 1, "an integer >= 1")
-_seed = _number(int, lambda v: -2**63 <= v < 2**64, "an integer that fits in 64 bits")
+_seed = _number(int, lambda v: SEED_RANGE[0] <= v <= SEED_RANGE[1], "an integer that fits in 64 bits")
 _positive = _number(float, lambda v: math.isfinite(v) and v > 0, "a finite number > 0")
 _non_negative = _number(float, lambda v: math.isfinite(v) and v >= 0, "a finite number >= 0")
 _share = _number(float, lambda v: 0 <= v <= 1, "a number in [0, 1]")
