@@ -18,39 +18,39 @@ namespace {
 
 constexpr int64_t kVarianceBlock = 1024;
 
+// Runs add(row, per_block + b * d) for each row of each block b of
+// kVarianceBlock rows (blocks in parallel), then sums the per-block (D,)
+// accumulators in block order.
+template <typename scalar_t, typename Add>
+std::vector<double> blockwise_column_sums(const scalar_t* x, int64_t n, int64_t d, const Add& add) {
+  const int64_t blocks = (n + kVarianceBlock - 1) / kVarianceBlock;
+  std::vector<double> per_block(blocks * d, 0.0);
+  at::parallel_for(0, blocks, 1, [&](int64_t lo, int64_t hi) {
+    for (int64_t b = lo; b < hi; ++b)
+      for (int64_t i = b * kVarianceBlock; i < std::min(n, (b + 1) * kVarianceBlock); ++i)
+        add(x + i * d, per_block.data() + b * d);
+  });
+  std::vector<double> total(d, 0.0);
+  for (int64_t b = 0; b < blocks; ++b)
+    for (int64_t j = 0; j < d; ++j) total[j] += per_block[b * d + j];
+  return total;
+}
+
 template <typename scalar_t>
 double mean_feature_variance(const scalar_t* x, int64_t n, int64_t d) {
-  const int64_t blocks = (n + kVarianceBlock - 1) / kVarianceBlock;
-  std::vector<double> column_sums(blocks * d, 0.0);
-  at::parallel_for(0, blocks, 1, [&](int64_t lo, int64_t hi) {
-    for (int64_t b = lo; b < hi; ++b) {
-      double* sums = column_sums.data() + b * d;
-      for (int64_t i = b * kVarianceBlock; i < std::min(n, (b + 1) * kVarianceBlock); ++i) {
-        const scalar_t* row = x + i * d;
-        for (int64_t j = 0; j < d; ++j) sums[j] += static_cast<double>(row[j]);
-      }
-    }
+  std::vector<double> mean = blockwise_column_sums(x, n, d, [d](const scalar_t* row, double* acc) {
+    for (int64_t j = 0; j < d; ++j) acc[j] += static_cast<double>(row[j]);
   });
-  std::vector<double> mean(d, 0.0);
-  for (int64_t b = 0; b < blocks; ++b)
-    for (int64_t j = 0; j < d; ++j) mean[j] += column_sums[b * d + j];
   for (int64_t j = 0; j < d; ++j) mean[j] /= static_cast<double>(n);
-  std::vector<double> squares(blocks * d, 0.0);
-  at::parallel_for(0, blocks, 1, [&](int64_t lo, int64_t hi) {
-    for (int64_t b = lo; b < hi; ++b) {
-      double* acc = squares.data() + b * d;
-      for (int64_t i = b * kVarianceBlock; i < std::min(n, (b + 1) * kVarianceBlock); ++i) {
-        const scalar_t* row = x + i * d;
-        for (int64_t j = 0; j < d; ++j) {
-          const double centred = static_cast<double>(row[j]) - mean[j];
-          acc[j] += centred * centred;
-        }
-      }
+  const double* m = mean.data();
+  const std::vector<double> squares = blockwise_column_sums(x, n, d, [d, m](const scalar_t* row, double* acc) {
+    for (int64_t j = 0; j < d; ++j) {
+      const double centred = static_cast<double>(row[j]) - m[j];
+      acc[j] += centred * centred;
     }
   });
   double total = 0.0;
-  for (int64_t b = 0; b < blocks; ++b)
-    for (int64_t j = 0; j < d; ++j) total += squares[b * d + j];
+  for (int64_t j = 0; j < d; ++j) total += squares[j];
   return total / (static_cast<double>(n) * static_cast<double>(d));
 }
 
