@@ -33,3 +33,11 @@ def single_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(previous)
+
+
+@pytest.fixture(scope="module")
+def example(tmp_path_factory):
+    """The image folders of clue-label's example (label_support.example_folders), once per module."""
+    from label_support import example_folders
+
+    return example_folders(tmp_path_factory)

@@ -8,7 +8,7 @@ import torch
 from clue_ext._atomic import atomic_write
 from clue_ext.experiments import storage
 from clue_ext.label import steps
-from label_support import answers, cli, copy_project, example_folders, new_project, requested, write_csv
+from label_support import answers, cli, copy_project, new_project, requested, write_csv
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 
@@ -27,11 +27,6 @@ def crash_after(monkeypatch, step):
 
     monkeypatch.setattr(steps, "completed", completed)
     return seen
-
-
-@pytest.fixture(scope="module")
-def example(tmp_path_factory):
-    return example_folders(tmp_path_factory)
 
 
 @pytest.fixture(scope="module")

@@ -8,15 +8,9 @@ from clue_ext.label.ingest import IngestError, ingest
 from clue_ext.label.example import write_example
 from clue_ext.label.label_files import read_label_file
 from clue_ext.label.project import Project
-from label_support import (answers, cli, copy_project, example_folders, label_studio_export, new_project, requested,
-                           write_csv)
+from label_support import answers, cli, copy_project, label_studio_export, new_project, requested, write_csv
 
 pytestmark = pytest.mark.usefixtures("single_thread")
-
-
-@pytest.fixture(scope="module")
-def example(tmp_path_factory):
-    return example_folders(tmp_path_factory)
 
 
 @pytest.fixture(scope="module")

@@ -11,16 +11,11 @@ import torch
 from clue_ext.experiments import RunOptions, run_experiment
 from clue_ext.label.data import load_project_shift
 from clue_ext.label.project import Project
-from label_support import answers, cli, example_folders, label_studio_export, new_project, requested, write_csv
+from label_support import answers, cli, label_studio_export, new_project, requested, write_csv
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 
 ROUNDS = 3
-
-
-@pytest.fixture(scope="module")
-def example(tmp_path_factory):
-    return example_folders(tmp_path_factory)
 
 
 @pytest.fixture(scope="module")

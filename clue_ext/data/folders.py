@@ -29,7 +29,7 @@ from .cache import PathLike
 from .image_list_dataset import ImageListDataset
 from .real.transforms import CROP_SIZE, DIGIT_SIZE, IMAGENET_MEAN, IMAGENET_STD
 from .real.transforms import imagenet_eval_transform, imagenet_train_transform, small_image_transform
-from .shift import DomainShift
+from .shift import DomainShift, rgb_image_shift
 from .splits import stratified_split
 
 logger = logging.getLogger(__name__)
@@ -170,19 +170,12 @@ def load_folder_shift(
 
     source_name = source_name or folder_domain_name(source_dir)
     target_name = target_name or folder_domain_name(target_dir)
-    shift = DomainShift(
-        name=f"{source_name}->{target_name}",
-        source=source_name,
-        target=target_name,
+    shift = rgb_image_shift(
+        f"{source_name}->{target_name}", source_name, target_name, classes,
         source_train=dataset(source_paths, source_labels, "train"),
         target_pool=dataset([target_paths[i] for i in pool], [target_labels[i] for i in pool], "eval"),
         target_test=dataset([target_paths[i] for i in test], [target_labels[i] for i in test], "eval"),
-        num_classes=len(classes),
-        in_channels=3,
-        image_size=size,
-        class_names=tuple(classes),
-        embedded=False,
-        normalization=normalization,
+        image_size=size, normalization=normalization,
     )
     logger.info("image folders: %s", shift.summary())
     return shift

@@ -54,3 +54,22 @@ class DomainShift:
             f"target_test={len(self.target_test)} classes={self.num_classes} "
             f"input=({self.in_channels}, {self.image_size}, {self.image_size})"
         )
+
+
+def rgb_image_shift(name: str, source: str, target: str, classes, source_train: Dataset, target_pool: Dataset,
+                    target_test: Optional[Dataset], image_size: int, normalization) -> DomainShift:
+    """A shift of RGB images between two named domains over the class names `classes`."""
+    return DomainShift(
+        name=name,
+        source=source,
+        target=target,
+        source_train=source_train,
+        target_pool=target_pool,
+        target_test=target_test,
+        num_classes=len(classes),
+        in_channels=3,
+        image_size=image_size,
+        class_names=tuple(classes),
+        embedded=False,
+        normalization=normalization,
+    )

@@ -145,6 +145,21 @@ def default_device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
+
+def add_training_flags(group) -> None:
+    """The flags of model training (epochs, steps, batch size, learning rates), shared with
+    ``clue-label init``."""
+    group.add_argument("--epochs", type=_integer(0), help="epochs of the model update after each round")
+    group.add_argument("--source-epochs", type=_integer(0), help="epochs of source training")
+    group.add_argument("--uda-epochs", type=_integer(0), help="epochs of round-0 unsupervised adaptation")
+    group.add_argument("--steps-per-epoch", type=_integer(1), help="cap on steps per DA epoch")
+    group.add_argument("--source-val-fraction", type=_fraction(0.0, 0.9),
+                       help="share of the source set held out to keep the best source epoch (0: last epoch)")
+    group.add_argument("--batch-size", type=_integer(1), help="batch size of every stream")
+    group.add_argument("--lr", type=_positive_float, help="learning rate of the per-round update")
+    group.add_argument("--source-lr", type=_positive_float, help="learning rate of source training")
+    group.add_argument("--uda-lr", type=_positive_float, help="learning rate of round 0")
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m clue_ext.experiments",
@@ -188,19 +203,10 @@ def build_parser() -> argparse.ArgumentParser:
                            "budget=5,10,20 keeps the total labels), into one folder")
 
     train = parser.add_argument_group("training")
-    train.add_argument("--epochs", type=_integer(0), help="epochs of the model update after each round")
-    train.add_argument("--source-epochs", type=_integer(0), help="epochs of source training")
-    train.add_argument("--uda-epochs", type=_integer(0), help="epochs of round-0 unsupervised adaptation")
-    train.add_argument("--steps-per-epoch", type=_integer(1), help="cap on steps per DA epoch")
+    add_training_flags(train)
     train.add_argument("--epoch-length", choices=EPOCH_LENGTHS,
                        help="a DA epoch is one pass over the shortest stream (the authors': after round 0, "
                             "the labeled target set) or over the unlabeled pool")
-    train.add_argument("--source-val-fraction", type=_fraction(0.0, 0.9),
-                       help="share of the source set held out to keep the best source epoch (0: last epoch)")
-    train.add_argument("--batch-size", type=_integer(1), help="batch size of every stream")
-    train.add_argument("--lr", type=_positive_float, help="learning rate of the per-round update")
-    train.add_argument("--source-lr", type=_positive_float, help="learning rate of source training")
-    train.add_argument("--uda-lr", type=_positive_float, help="learning rate of round 0")
     train.add_argument("--weights", type=_existing_file,
                        help="ImageNet weights file of the --model (e.g. resnet34-b627a593.pth); implies pretrained")
 

@@ -16,8 +16,8 @@ import torch
 from tqdm.contrib.logging import logging_redirect_tqdm
 
 from ..experiments.__main__ import configure_logging
-from ..experiments.cli import (_device, _existing_file, _existing_folder, _fraction, _integer, _model_name,
-                               _positive_float, default_device)
+from ..experiments.cli import (_device, _existing_file, _existing_folder, _integer, _model_name, _positive_float,
+                               add_training_flags, default_device)
 from ..adapt import available_da_methods
 from ..experiments.configs import SOURCE_STRATEGIES
 from ..experiments.presets import PRESETS, get_preset
@@ -88,16 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
                       help="source (default): train on the source first; scratch: never use source data")
     init.add_argument("--seed", type=_integer(0), help="seed of every random choice")
     init.add_argument("--temperature", type=_positive_float, help="CLUE's softmax temperature T")
-    init.add_argument("--epochs", type=_integer(0), help="epochs of the model update after each round")
-    init.add_argument("--source-epochs", type=_integer(0), help="epochs of source training")
-    init.add_argument("--uda-epochs", type=_integer(0), help="epochs of round-0 unsupervised adaptation")
-    init.add_argument("--steps-per-epoch", type=_integer(1), help="cap on steps per DA epoch")
-    init.add_argument("--source-val-fraction", type=_fraction(0.0, 0.9),
-                      help="share of the source held out to keep the best source epoch (0: last epoch)")
-    init.add_argument("--batch-size", type=_integer(1), help="batch size of every stream")
-    init.add_argument("--lr", type=_positive_float, help="learning rate of the per-round update")
-    init.add_argument("--source-lr", type=_positive_float, help="learning rate of source training")
-    init.add_argument("--uda-lr", type=_positive_float, help="learning rate of round 0")
+    add_training_flags(init)
 
     query = commands.add_parser("query", help="train what is missing and request the next round's images",
                                 description="Train the source model, round 0 and the update on the labels "

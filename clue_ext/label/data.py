@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Optional
 
 from ..data import DomainShift
+from ..data.shift import rgb_image_shift
 from ..data.folders import model_transforms, scan_image_folder
 from ..data.image_list_dataset import ImageListDataset
 from .project import Project
@@ -40,19 +41,11 @@ def load_project_shift(project: Project, labels: Optional[dict[str, str]] = None
     if project.test_dir is not None:
         test_paths, test_targets = labelled_files(project.test_dir, "--test-dir", classes, exact=False)
         test = dataset(test_paths, test_targets, "eval")
-    return DomainShift(
-        name=f"{config.source}->{config.target}",
-        source=config.source,
-        target=config.target,
+    return rgb_image_shift(
+        f"{config.source}->{config.target}", config.source, config.target, classes,
         source_train=dataset(source_paths, source_targets, "train"),
-        target_pool=dataset(pool_paths, pool_targets, "eval"),
-        target_test=test,
-        num_classes=len(classes),
-        in_channels=3,
-        image_size=size,
-        class_names=tuple(classes),
-        embedded=False,
-        normalization=normalization,
+        target_pool=dataset(pool_paths, pool_targets, "eval"), target_test=test,
+        image_size=size, normalization=normalization,
     )
 
 

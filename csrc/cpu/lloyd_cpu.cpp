@@ -85,9 +85,10 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> run_lloyd(const at::T
   int64_t* pp = previous.data_ptr<int64_t>();
   std::vector<double> drift(k, 0.0);
   std::vector<char> touched(k);
-  const at::Tensor quanta = weight_quanta(w);
-  const int64_t* pq = quanta.const_data_ptr<int64_t>();
-  const int64_t total_quanta = quanta.sum().item<int64_t>();
+  // The label rule's weights, only when it is on.
+  const at::Tensor quanta = label_tol > 0.0 ? weight_quanta(w) : at::Tensor();
+  const int64_t* pq = quanta.defined() ? quanta.const_data_ptr<int64_t>() : nullptr;
+  const int64_t total_quanta = quanta.defined() ? quanta.sum().item<int64_t>() : 0;
   bool settled = false;  // labels unchanged: the centroids are their means
   bool means_current = false;  // c holds the means of `previous` (no relocation since)
   int64_t iter = 0;

@@ -47,8 +47,9 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> lloyd_cuda(const at::
   at::Tensor c = c_in.contiguous().clone();  // never returned as an alias of the input (max_iter == 0)
   at::Tensor labels, sq_dists, previous;
   bool settled = false;  // labels unchanged: the centroids are their means
-  const at::Tensor quanta = weight_quanta(w);
-  const int64_t total_quanta = label_tol > 0.0 ? quanta.sum().item<int64_t>() : 0;
+  // The label rule's weights, only when it is on.
+  const at::Tensor quanta = label_tol > 0.0 ? weight_quanta(w) : at::Tensor();
+  const int64_t total_quanta = quanta.defined() ? quanta.sum().item<int64_t>() : 0;
   int64_t iter = 0;
   while (iter < max_iter) {
     ++iter;

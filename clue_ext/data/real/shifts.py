@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Callable
 
 from ..image_list_dataset import ImageListDataset
-from ..shift import DomainShift
+from ..shift import DomainShift, rgb_image_shift
 from ..tensor_dataset import TensorImageDataset
 from .domainnet import DOMAINNET_DOMAINS, read_domainnet_split
 from .office31 import OFFICE31_DOMAINS, scan_office31_domain, split_office31_target
@@ -70,20 +70,8 @@ def _image_list(paths, labels, classes, mode: str) -> ImageListDataset:
 
 
 def _resnet_shift(name, source, target, source_train, target_pool, target_test, classes) -> DomainShift:
-    return DomainShift(
-        name=name,
-        source=source,
-        target=target,
-        source_train=source_train,
-        target_pool=target_pool,
-        target_test=target_test,
-        num_classes=len(classes),
-        in_channels=3,
-        image_size=CROP_SIZE,
-        class_names=tuple(classes),
-        embedded=False,
-        normalization=(IMAGENET_MEAN, IMAGENET_STD),
-    )
+    return rgb_image_shift(name, source, target, classes, source_train, target_pool, target_test, CROP_SIZE,
+                           (IMAGENET_MEAN, IMAGENET_STD))
 
 
 def load_office31_shift(source: str, target: str, data_root: Path, seed: int = 0) -> DomainShift:
